@@ -1,0 +1,480 @@
+//! One configuration struct, layered: built-in defaults, then an optional
+//! TOML file, then the environment (`AWE__SECTION__KEY`, plus `DATABASE_URL`
+//! and `NATS_URL`). Validated once at start-up; secrets never print.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A value that must never reach a log line or the `/config` endpoint.
+#[derive(Clone, Default, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "***" })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub service_id: String,
+    pub api_version: String,
+    pub module: String,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub nats: NatsConfig,
+    pub engine: EngineConfig,
+    pub webhook: WebhookConfig,
+    pub resolver: ResolverConfig,
+    pub sla: SlaConfig,
+    pub keycloak: KeycloakConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            service_id: "openg2p.awe".into(),
+            api_version: "1.0".into(),
+            module: "default".into(),
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            nats: NatsConfig::default(),
+            engine: EngineConfig::default(),
+            webhook: WebhookConfig::default(),
+            resolver: ResolverConfig::default(),
+            sla: SlaConfig::default(),
+            keycloak: KeycloakConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub addr: SocketAddr,
+    /// Largest accepted request body.
+    pub body_limit_bytes: usize,
+    /// Whole-request deadline; a slower request answers 408.
+    pub request_timeout_seconds: u64,
+    /// How long a write waits for the engine's outcome before answering 202.
+    pub reply_timeout_ms: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            body_limit_bytes: 1024 * 1024,
+            request_timeout_seconds: 30,
+            reply_timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub url: Secret,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: Secret::new("postgres://postgres@127.0.0.1:5432/awe"),
+            max_connections: 32,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NatsConfig {
+    pub url: String,
+    /// First token of every subject and stream name; tests use their own.
+    pub prefix: String,
+    /// Deliveries of one command before the engine gives up on it.
+    pub max_deliver: i64,
+    pub ack_wait_seconds: u64,
+    /// JetStream de-duplication window for `Nats-Msg-Id`.
+    pub duplicate_window_seconds: u64,
+    /// Replicas of each stream (3 on a JetStream cluster).
+    pub replicas: usize,
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        Self {
+            url: "nats://127.0.0.1:4222".into(),
+            prefix: "awe".into(),
+            max_deliver: 20,
+            ack_wait_seconds: 30,
+            duplicate_window_seconds: 600,
+            replicas: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Commands one engine process applies at the same time.
+    pub concurrency: usize,
+    /// Age after which the relay re-publishes an event the engine did not.
+    pub relay_grace_seconds: u64,
+    pub relay_interval_seconds: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self { concurrency: 64, relay_grace_seconds: 5, relay_interval_seconds: 2 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    pub max_attempts: u32,
+    pub backoff_seconds: Vec<u64>,
+    pub timeout_seconds: u64,
+    pub poll_interval_seconds: u64,
+    pub batch_size: u32,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 6,
+            backoff_seconds: vec![60, 300, 900, 3600, 21600],
+            timeout_seconds: 10,
+            poll_interval_seconds: 2,
+            batch_size: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResolverConfig {
+    pub http_timeout_seconds: u64,
+}
+
+impl Default for ResolverConfig {
+    fn default() -> Self {
+        Self { http_timeout_seconds: 5 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlaConfig {
+    pub check_interval_seconds: u64,
+}
+
+impl Default for SlaConfig {
+    fn default() -> Self {
+        Self { check_interval_seconds: 300 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeycloakConfig {
+    pub base_url: String,
+    pub realm: String,
+    pub admin_client_id: String,
+    pub admin_client_secret: Secret,
+    /// Empty: dev mode, tokens are read without checking their signature.
+    pub issuer: String,
+    pub additional_issuers: Vec<String>,
+    /// Defaults to the issuer's `/protocol/openid-connect/certs`.
+    pub jwks_url: String,
+    /// Checked when non-empty.
+    pub audience: String,
+    /// Shortest time between two JWKS fetches caused by unknown `kid`s.
+    pub jwks_min_refresh_seconds: u64,
+}
+
+impl Default for KeycloakConfig {
+    fn default() -> Self {
+        Self {
+            base_url: String::new(),
+            realm: "staff".into(),
+            admin_client_id: "awe-admin-resolver".into(),
+            admin_client_secret: Secret::default(),
+            issuer: String::new(),
+            additional_issuers: Vec::new(),
+            jwks_url: String::new(),
+            audience: String::new(),
+            jwks_min_refresh_seconds: 30,
+        }
+    }
+}
+
+impl KeycloakConfig {
+    pub fn dev_mode(&self) -> bool {
+        self.issuer.trim().is_empty()
+    }
+
+    pub fn effective_jwks_url(&self) -> String {
+        if self.jwks_url.is_empty() {
+            format!("{}/protocol/openid-connect/certs", self.issuer.trim_end_matches('/'))
+        } else {
+            self.jwks_url.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON when stdout is not a terminal, readable otherwise.
+    Auto,
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info,awe=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Auto, level: "info".into() }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (TOML) when given, then the process environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let mut tree = serde_json::to_value(Config::default()).context("serialising defaults")?;
+        // Secrets serialise masked; defaults carry the real database URL.
+        tree["database"]["url"] = Value::String(Config::default().database.url.expose().into());
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            let parsed: toml::Table =
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            let parsed = serde_json::to_value(parsed)?;
+            // Accept both a top-level `[awe]` table and bare sections.
+            let parsed = match parsed.get("awe") {
+                Some(inner) => inner.clone(),
+                None => parsed,
+            };
+            merge(&mut tree, parsed);
+        }
+        for (name, value) in env {
+            let path: Vec<String> = match name.as_str() {
+                "DATABASE_URL" => vec!["database".into(), "url".into()],
+                "NATS_URL" => vec!["nats".into(), "url".into()],
+                _ => match name.strip_prefix("AWE__") {
+                    Some(rest) => rest.split("__").map(str::to_ascii_lowercase).collect(),
+                    None => continue,
+                },
+            };
+            set_from_env(&mut tree, &path, &value)
+                .with_context(|| format!("environment variable {name}"))?;
+        }
+        let config: Config = serde_json::from_value(tree).context("invalid configuration")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let prefix_ok = !self.nats.prefix.is_empty()
+            && self.nats.prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !prefix_ok {
+            bail!("nats.prefix must be letters, digits, '-' or '_' (got {:?})", self.nats.prefix);
+        }
+        if self.webhook.max_attempts == 0 {
+            bail!("webhook.max_attempts must be at least 1");
+        }
+        if self.webhook.backoff_seconds.is_empty() {
+            bail!("webhook.backoff_seconds needs at least one delay");
+        }
+        if self.engine.concurrency == 0 {
+            bail!("engine.concurrency must be at least 1");
+        }
+        if self.database.max_connections == 0 {
+            bail!("database.max_connections must be at least 1");
+        }
+        if self.nats.max_deliver == 0 || self.nats.max_deliver < -1 {
+            bail!("nats.max_deliver must be -1 (unbounded) or at least 1");
+        }
+        if self.http.reply_timeout_ms == 0 {
+            bail!("http.reply_timeout_ms must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The effective settings without secrets, for `/v1/awe/config` and logs.
+    pub fn public_view(&self) -> Value {
+        let mut view = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Some(db) = view.get_mut("database") {
+            db["url"] = Value::String(redact_url(self.database.url.expose()));
+        }
+        view["nats"]["url"] = Value::String(redact_url(&self.nats.url));
+        view
+    }
+}
+
+/// `scheme://user:password@host/db` → `scheme://user:***@host/db`.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+fn merge(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Object(base), Value::Object(overlay)) => {
+            for (key, value) in overlay {
+                match base.get_mut(&key) {
+                    Some(slot) => merge(slot, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (slot, value) => *slot = value,
+    }
+}
+
+/// Sets `path` in `tree`, reading `raw` as the type the default has there.
+fn set_from_env(tree: &mut Value, path: &[String], raw: &str) -> anyhow::Result<()> {
+    let (last, parents) = path.split_last().context("empty key")?;
+    let mut node = tree;
+    for part in parents {
+        node = node
+            .get_mut(part.as_str())
+            .filter(|n| n.is_object())
+            .with_context(|| format!("unknown setting section `{part}`"))?;
+    }
+    let map: &mut Map<String, Value> = node.as_object_mut().context("not a section")?;
+    let current = map.get(last.as_str()).with_context(|| format!("unknown setting `{last}`"))?;
+    let parsed = match current {
+        Value::Array(_) => {
+            if raw.trim_start().starts_with('[') {
+                serde_json::from_str(raw).context("expected a JSON list")?
+            } else {
+                Value::Array(raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(scalar).collect())
+            }
+        }
+        Value::Bool(_) => Value::Bool(raw.trim().parse().context("expected true or false")?),
+        Value::Number(_) => serde_json::from_str(raw.trim()).context("expected a number")?,
+        _ => Value::String(raw.to_owned()),
+    };
+    map.insert(last.clone(), parsed);
+    Ok(())
+}
+
+fn scalar(item: &str) -> Value {
+    serde_json::from_str::<serde_json::Number>(item)
+        .map(Value::Number)
+        .unwrap_or_else(|_| Value::String(item.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn environment_overrides_defaults_with_typed_values() {
+        let config = Config::load_from(
+            None,
+            env(&[
+                ("AWE__WEBHOOK__BACKOFF_SECONDS", "1,2,4"),
+                ("AWE__WEBHOOK__MAX_ATTEMPTS", "3"),
+                ("AWE__KEYCLOAK__ISSUER", "http://kc/realms/staff"),
+                ("AWE__HTTP__ADDR", "0.0.0.0:9000"),
+                ("DATABASE_URL", "postgres://u:pw@db/awe"),
+            ]),
+        )
+        .expect("valid config");
+        assert_eq!(config.webhook.backoff_seconds, vec![1, 2, 4]);
+        assert_eq!(config.webhook.max_attempts, 3);
+        assert_eq!(config.keycloak.issuer, "http://kc/realms/staff");
+        assert_eq!(config.http.addr.port(), 9000);
+        assert_eq!(config.database.url.expose(), "postgres://u:pw@db/awe");
+    }
+
+    #[test]
+    fn an_unknown_setting_is_refused_at_start() {
+        let err = Config::load_from(None, env(&[("AWE__WEBHOOK__RETRIES", "3")])).unwrap_err();
+        assert!(format!("{err:#}").contains("unknown setting `retries`"), "{err:#}");
+    }
+
+    #[test]
+    fn a_badly_typed_value_is_refused_at_start() {
+        assert!(Config::load_from(None, env(&[("AWE__WEBHOOK__MAX_ATTEMPTS", "six")])).is_err());
+        assert!(Config::load_from(None, env(&[("AWE__HTTP__ADDR", "nowhere")])).is_err());
+    }
+
+    #[test]
+    fn secrets_never_appear_in_the_public_view() {
+        let config = Config::load_from(
+            None,
+            env(&[("DATABASE_URL", "postgres://u:hunter2@db/awe"), ("AWE__KEYCLOAK__ADMIN_CLIENT_SECRET", "s3cr3t")]),
+        )
+        .expect("valid config");
+        let text = config.public_view().to_string();
+        assert!(!text.contains("hunter2") && !text.contains("s3cr3t"), "{text}");
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn a_file_layer_sits_between_defaults_and_environment() {
+        let dir = std::env::temp_dir().join(format!("awe-config-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("awe.toml");
+        std::fs::write(&path, "[awe.sla]\ncheck_interval_seconds = 60\n[awe.webhook]\ntimeout_seconds = 3\n")
+            .expect("write");
+        let config = Config::load_from(Some(&path), env(&[("AWE__SLA__CHECK_INTERVAL_SECONDS", "10")]))
+            .expect("valid config");
+        assert_eq!(config.sla.check_interval_seconds, 10);
+        assert_eq!(config.webhook.timeout_seconds, 3);
+    }
+}
