@@ -159,7 +159,7 @@ impl RuleKind {
 }
 
 /// Body of `POST /policies`, `PUT /policies/{key}` and `PATCH .../versions/{v}`.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PolicyIn {
     pub policy_key: String,
     pub name: String,
@@ -174,7 +174,7 @@ pub struct PolicyIn {
     pub stages: Vec<StageIn>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StageIn {
     pub name: String,
     pub stage_order: i32,
@@ -204,7 +204,7 @@ fn default_mode() -> StageMode {
     StageMode::All
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct RuleIn {
     pub rule_type: RuleType,
     #[schema(value_type = Object)]

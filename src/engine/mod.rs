@@ -30,6 +30,19 @@ pub struct Step {
 }
 
 impl Step {
+    /// Adds what a later step did to this one.
+    pub fn absorb(&mut self, other: Step) {
+        self.events.extend(other.events);
+        self.created_tasks.extend(other.created_tasks);
+        for id in other.updated_tasks {
+            self.touch(id);
+        }
+        if other.decision.is_some() {
+            self.decision = other.decision;
+        }
+        self.resolve.extend(other.resolve);
+    }
+
     fn touch(&mut self, id: Uuid) {
         if !self.created_tasks.contains(&id) && !self.updated_tasks.contains(&id) {
             self.updated_tasks.push(id);

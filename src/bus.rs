@@ -1,0 +1,138 @@
+//! NATS JetStream: the streams and consumers of `nats/`, applied idempotently
+//! at start, and the subjects every role publishes on.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, consumer, stream};
+use async_nats::HeaderMap;
+use bytes::Bytes;
+
+use crate::command::Envelope;
+use crate::config::NatsConfig;
+use crate::event::StoredEvent;
+
+const COMMANDS_STREAM: &str = include_str!("../nats/streams/commands.json");
+const EVENTS_STREAM: &str = include_str!("../nats/streams/events.json");
+const ENGINE_CONSUMER: &str = include_str!("../nats/consumers/engine.json");
+
+#[derive(Clone)]
+pub struct Bus {
+    pub client: async_nats::Client,
+    pub js: jetstream::Context,
+    prefix: String,
+    config: NatsConfig,
+}
+
+impl Bus {
+    pub async fn connect(config: &NatsConfig) -> anyhow::Result<Self> {
+        let client = async_nats::ConnectOptions::new()
+            .name("awe")
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(config.url.as_str())
+            .await
+            .with_context(|| format!("connecting to NATS at {}", config.url))?;
+        let js = jetstream::new(client.clone());
+        Ok(Self { client, js, prefix: config.prefix.clone(), config: config.clone() })
+    }
+
+    /// Creates or updates the streams; safe to run from every replica at every start.
+    pub async fn ensure_streams(&self) -> anyhow::Result<()> {
+        for template in [COMMANDS_STREAM, EVENTS_STREAM] {
+            let mut cfg: stream::Config = self.definition(template)?;
+            cfg.num_replicas = self.config.replicas;
+            cfg.duplicate_window = Duration::from_secs(self.config.duplicate_window_seconds);
+            let name = cfg.name.clone();
+            self.js
+                .create_or_update_stream(cfg)
+                .await
+                .with_context(|| format!("applying stream {name}"))?;
+        }
+        Ok(())
+    }
+
+    /// The engine's durable pull consumer on the command stream.
+    pub async fn engine_consumer(&self) -> anyhow::Result<consumer::Consumer<consumer::pull::Config>> {
+        let mut raw: serde_json::Value =
+            serde_json::from_str(&self.render(ENGINE_CONSUMER)).context("nats/consumers/engine.json")?;
+        let stream_name = raw
+            .as_object_mut()
+            .and_then(|o| o.remove("stream"))
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .context("engine consumer names no stream")?;
+        let mut cfg: consumer::pull::Config = serde_json::from_value(raw).context("engine consumer definition")?;
+        cfg.max_deliver = self.config.max_deliver;
+        cfg.ack_wait = Duration::from_secs(self.config.ack_wait_seconds);
+        let stream = self.js.get_stream(&stream_name).await.context("command stream")?;
+        stream.create_consumer(cfg).await.context("applying the engine consumer")
+    }
+
+    fn render(&self, template: &str) -> String {
+        template
+            .replace("{{PREFIX}}", &self.stream_prefix())
+            .replace("{{prefix}}", &self.prefix)
+    }
+
+    fn definition<T: serde::de::DeserializeOwned>(&self, template: &str) -> anyhow::Result<T> {
+        serde_json::from_str(&self.render(template)).context("stream definition in nats/")
+    }
+
+    fn stream_prefix(&self) -> String {
+        self.prefix.to_ascii_uppercase().replace('-', "_")
+    }
+
+    pub fn commands_stream(&self) -> String {
+        format!("{}_CMD", self.stream_prefix())
+    }
+
+    pub fn events_stream(&self) -> String {
+        format!("{}_EVT", self.stream_prefix())
+    }
+
+    pub fn command_subject(&self, kind: &str) -> String {
+        format!("{}.cmd.{kind}", self.prefix)
+    }
+
+    pub fn reply_subject(&self, command_id: uuid::Uuid) -> String {
+        format!("{}.reply.{command_id}", self.prefix)
+    }
+
+    pub fn event_subject(&self, event_type: &str, request_id: uuid::Uuid) -> String {
+        format!("{}.evt.{event_type}.{request_id}", self.prefix)
+    }
+
+    /// Publishes a command with `Nats-Msg-Id` = its id; `Ok(true)` when
+    /// JetStream already had it (a duplicate within the window).
+    pub async fn publish_command(&self, envelope: &Envelope) -> anyhow::Result<bool> {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", envelope.id.to_string().as_str());
+        let body = Bytes::from(serde_json::to_vec(envelope)?);
+        let ack = self
+            .js
+            .publish_with_headers(self.command_subject(envelope.command.kind()), headers, body)
+            .await
+            .context("publishing a command")?
+            .await
+            .context("JetStream did not acknowledge the command")?;
+        Ok(ack.duplicate)
+    }
+
+    /// Publishes events (deduplicated by event id) and waits for every ack.
+    pub async fn publish_events(&self, events: &[StoredEvent]) -> anyhow::Result<()> {
+        let mut acks = Vec::with_capacity(events.len());
+        for event in events {
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", event.id.to_string().as_str());
+            headers.insert("Awe-Event-Type", event.event_type.as_str());
+            headers.insert("Awe-Request-Id", event.request_id.to_string().as_str());
+            headers.insert("Awe-Seq", event.seq.to_string().as_str());
+            let subject = self.event_subject(&event.event_type, event.request_id);
+            acks.push(self.js.publish_with_headers(subject, headers, Bytes::from(event.body())).await?);
+        }
+        for ack in acks {
+            ack.await.context("JetStream did not acknowledge an event")?;
+        }
+        Ok(())
+    }
+}

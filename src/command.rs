@@ -1,0 +1,163 @@
+//! Commands: every write travels as one of these on `{prefix}.cmd.{type}`,
+//! from the ingress or from any other program, and the engine answers with
+//! an `Outcome` on `{prefix}.reply.{command_id}`. Documented, versioned, in
+//! `nats/SUBJECTS.md`.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::domain::{Actor, DecisionAction, PolicyIn};
+use crate::error::ApiError;
+use crate::wire::CreateRequestIn;
+
+pub const ENVELOPE_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Envelope {
+    /// Envelope version; this build reads 1.
+    pub v: u32,
+    /// Unique per command; also its `Nats-Msg-Id`.
+    pub id: Uuid,
+    pub issued_at: DateTime<Utc>,
+    pub actor: Actor,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", content = "payload")]
+pub enum Command {
+    #[serde(rename = "policy.create")]
+    PolicyCreate { policy: PolicyIn },
+    #[serde(rename = "policy.add_version")]
+    PolicyAddVersion { policy_key: String, policy: PolicyIn },
+    #[serde(rename = "policy.update")]
+    PolicyUpdate { policy_key: String, version: i32, policy: PolicyIn },
+    #[serde(rename = "policy.activate")]
+    PolicyActivate { policy_key: String, version: i32 },
+    #[serde(rename = "policy.deactivate")]
+    PolicyDeactivate { policy_key: String, version: i32 },
+    #[serde(rename = "request.create")]
+    RequestCreate {
+        request_id: Uuid,
+        request: CreateRequestIn,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        idempotency: Option<IdempotencyClaim>,
+    },
+    #[serde(rename = "request.cancel")]
+    RequestCancel {
+        request_id: Uuid,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    #[serde(rename = "task.claim")]
+    TaskClaim { task_id: Uuid },
+    #[serde(rename = "task.decide")]
+    TaskDecide {
+        task_id: Uuid,
+        decision_id: Uuid,
+        action: DecisionAction,
+        #[serde(default)]
+        comment: Option<String>,
+        #[serde(default)]
+        attachments_ref: Option<String>,
+    },
+}
+
+/// An `Idempotency-Key`, scoped to the client that sent it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IdempotencyClaim {
+    pub client: String,
+    pub key: String,
+    /// SHA-256 of the request body as the client sent it, hex.
+    pub body_hash: String,
+}
+
+impl Command {
+    /// The type name, also the subject's last tokens.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::PolicyCreate { .. } => "policy.create",
+            Self::PolicyAddVersion { .. } => "policy.add_version",
+            Self::PolicyUpdate { .. } => "policy.update",
+            Self::PolicyActivate { .. } => "policy.activate",
+            Self::PolicyDeactivate { .. } => "policy.deactivate",
+            Self::RequestCreate { .. } => "request.create",
+            Self::RequestCancel { .. } => "request.cancel",
+            Self::TaskClaim { .. } => "task.claim",
+            Self::TaskDecide { .. } => "task.decide",
+        }
+    }
+}
+
+/// What a command came to, as the engine answers it and stores it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "result", rename_all = "lowercase")]
+pub enum Outcome {
+    /// `status` and `body` are what the REST call answers.
+    Ok { status: u16, body: Value },
+    /// Refused; `code` is the contract's `AWE-xxx`.
+    Error { status: u16, code: String, message: String },
+}
+
+impl Outcome {
+    pub fn ok(status: StatusCode, body: impl Serialize) -> Self {
+        Self::Ok { status: status.as_u16(), body: serde_json::to_value(body).unwrap_or(Value::Null) }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Ok { status, .. } | Self::Error { status, .. } => *status,
+        }
+    }
+
+    /// Only refusals of the engine's own (envelope errors) are outcomes;
+    /// internal failures are retried, never stored.
+    pub fn refused(err: &ApiError) -> Option<Self> {
+        match err {
+            ApiError::Awe { status, code, message } => {
+                Some(Self::Error { status: status.as_u16(), code: (*code).to_owned(), message: message.clone() })
+            }
+            ApiError::Detail { status, detail } => {
+                Some(Self::Error { status: status.as_u16(), code: String::new(), message: detail.clone() })
+            }
+            ApiError::Validation(items) => Some(Self::Error {
+                status: 422,
+                code: String::new(),
+                message: items.iter().map(|i| i.msg.clone()).collect::<Vec<_>>().join("; "),
+            }),
+            ApiError::Internal(_) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_envelope_reads_as_documented_in_nats_subjects() {
+        let raw = json!({
+            "v": 1,
+            "id": "8f1c2a8e-9b8f-4a53-8a43-1f0b5b7e6d01",
+            "issued_at": "2026-04-23T10:14:22Z",
+            "actor": {"sub": "registry", "assignee_id": "registry"},
+            "type": "request.cancel",
+            "payload": {"request_id": "0b8f2a52-54c5-4b9c-a6e8-2ef5d8f3f6a4", "reason": "withdrawn"}
+        });
+        let env: Envelope = serde_json::from_value(raw).expect("documented shape");
+        assert_eq!(env.command.kind(), "request.cancel");
+        assert!(env.actor.roles.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_command_type_does_not_parse() {
+        let raw = json!({"v": 1, "id": Uuid::nil(), "issued_at": "2026-04-23T10:14:22Z",
+            "actor": {"sub": "x", "assignee_id": "x"}, "type": "request.explode", "payload": {}});
+        assert!(serde_json::from_value::<Envelope>(raw).is_err());
+    }
+}

@@ -1,0 +1,148 @@
+//! Turns a stage's rules into the users who get its tasks.
+//!
+//! `user` and `expression` rules resolve here, inline, against the request's
+//! frozen context. `role`, `group` and `http` rules need the resolver role
+//! (Keycloak, the caller's HTTP resolver); until it runs, a stage that uses
+//! them reports a resolution failure and does not start, as the spec says
+//! for a resolver that cannot answer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::domain::{PolicyStatus, RuleDef, RuleKind, RuleSpec};
+use crate::engine::{Assignee, Resolution};
+use crate::logic::{self, Compiled};
+use crate::store::policies::Policy;
+
+/// A policy version with its JSONLogic compiled once.
+pub struct CompiledPolicy {
+    pub policy: Policy,
+    /// By stage order.
+    skip_if: HashMap<i32, Compiled>,
+    /// By rule id.
+    expressions: HashMap<Uuid, Compiled>,
+}
+
+impl CompiledPolicy {
+    pub fn compile(policy: Policy) -> Result<Self, String> {
+        let mut skip_if = HashMap::new();
+        let mut expressions = HashMap::new();
+        for stage in &policy.def.stages {
+            if let Some(expr) = &stage.skip_if {
+                skip_if.insert(stage.stage_order, logic::compile(expr)?);
+            }
+            for rule in stage.rules.iter().chain(&stage.escalation_rules) {
+                if let RuleSpec::Expression { logic: expr } = &rule.spec {
+                    expressions.insert(rule.id, logic::compile(expr)?);
+                }
+            }
+        }
+        Ok(Self { policy, skip_if, expressions })
+    }
+
+    /// Resolves one stage for a request's context.
+    pub fn resolve_stage(&self, order: i32, context: &Value) -> Resolution {
+        let Some(stage) = self.policy.def.stages.iter().find(|s| s.stage_order == order) else {
+            return Resolution::Failed { reason: format!("stage {order} is not in the pinned policy") };
+        };
+        if let Some(compiled) = self.skip_if.get(&order) {
+            // An expression that fails to evaluate does not skip the stage.
+            if logic::evaluate(compiled, context).is_ok_and(|v| logic::truthy(&v)) {
+                return Resolution::Skip;
+            }
+        }
+        let mut approvers: Vec<Assignee> = Vec::new();
+        let mut observers: Vec<Assignee> = Vec::new();
+        for rule in &stage.rules {
+            let users = match self.resolve_rule(rule, context) {
+                Ok(users) => users,
+                Err(reason) => return Resolution::Failed { reason },
+            };
+            let list = match rule.kind {
+                RuleKind::Approver => &mut approvers,
+                RuleKind::Observer => &mut observers,
+            };
+            for user in users {
+                match list.iter_mut().find(|a| a.user == user) {
+                    Some(existing) => existing.required |= rule.required,
+                    None => list.push(Assignee { user, required: rule.required, delegated_from: None }),
+                }
+            }
+        }
+        Resolution::Resolved { approvers, observers }
+    }
+
+    fn resolve_rule(&self, rule: &RuleDef, context: &Value) -> Result<Vec<String>, String> {
+        match &rule.spec {
+            RuleSpec::User { user_id } => Ok(vec![user_id.clone()]),
+            RuleSpec::Expression { .. } => {
+                let compiled = self.expressions.get(&rule.id).ok_or("expression was not compiled")?;
+                let value = logic::evaluate(compiled, context).map_err(|e| format!("expression failed: {e}"))?;
+                users_of(&value)
+            }
+            other => Err(format!(
+                "rule type `{}` needs the resolver role (Keycloak / HTTP), which this deployment does not run",
+                other.rule_type().as_str()
+            )),
+        }
+    }
+}
+
+/// An expression yields a user id, a list of them, or nothing.
+fn users_of(value: &Value) -> Result<Vec<String>, String> {
+    match value {
+        Value::Null | Value::Bool(false) => Ok(Vec::new()),
+        Value::String(s) if s.trim().is_empty() => Ok(Vec::new()),
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Array(items) => items
+            .iter()
+            .filter(|v| !v.is_null())
+            .map(|v| match v {
+                Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
+                other => Err(format!("expression returned {other} where a user id was expected")),
+            })
+            .collect(),
+        other => Err(format!("expression returned {other}; expected a user id or a list of user ids")),
+    }
+}
+
+/// Compiled policy versions by id. Only activated versions are cached: they
+/// never change, so an entry never goes stale.
+#[derive(Default, Clone)]
+pub struct PolicyCache {
+    inner: Arc<RwLock<HashMap<Uuid, Arc<CompiledPolicy>>>>,
+}
+
+impl PolicyCache {
+    pub fn get(&self, id: Uuid) -> Option<Arc<CompiledPolicy>> {
+        self.inner.read().ok()?.get(&id).cloned()
+    }
+
+    pub fn insert(&self, compiled: CompiledPolicy) -> Arc<CompiledPolicy> {
+        let compiled = Arc::new(compiled);
+        if compiled.policy.row.status() != PolicyStatus::Draft {
+            if let Ok(mut map) = self.inner.write() {
+                map.insert(compiled.policy.row.id, compiled.clone());
+            }
+        }
+        compiled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_expression_may_name_one_user_a_list_or_nobody() {
+        assert_eq!(users_of(&json!("alice")), Ok(vec!["alice".to_owned()]));
+        assert_eq!(users_of(&json!(["a", "b"])), Ok(vec!["a".to_owned(), "b".to_owned()]));
+        assert_eq!(users_of(&json!(null)), Ok(vec![]));
+        assert!(users_of(&json!(42)).is_err());
+        assert!(users_of(&json!([1])).is_err());
+    }
+}

@@ -1,0 +1,224 @@
+//! The engine role: consumes commands from JetStream, applies each in one
+//! PostgreSQL transaction, acknowledges only after commit, answers on the
+//! command's reply subject, then publishes the committed events.
+
+mod apply;
+pub mod relay;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, AckKind};
+use bytes::Bytes;
+use chrono::Utc;
+use futures_util::StreamExt;
+use sqlx::PgPool;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use apply::{idempotency_mismatch, validate_create, Applied};
+
+use crate::bus::Bus;
+use crate::command::{Envelope, Outcome, ENVELOPE_VERSION};
+use crate::config::Config;
+use crate::error::{code, ApiError};
+use crate::resolver::PolicyCache;
+use crate::store::commands;
+
+pub struct Engine {
+    pub pool: PgPool,
+    pub bus: Bus,
+    pub policies: PolicyCache,
+    published: mpsc::Sender<Vec<Uuid>>,
+    max_deliver: i64,
+}
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Handled {
+    /// Applied now, or earlier (a redelivery or replay), with this outcome.
+    Done(Outcome),
+    /// Failed for a reason that may pass; JetStream redelivers it.
+    Retry(String),
+    /// Can never be applied (not a command); dropped and logged.
+    Poison(String),
+}
+
+impl Engine {
+    /// Builds the engine and starts its background publication marker.
+    pub fn new(pool: PgPool, bus: Bus, config: &Config, shutdown: CancellationToken) -> Arc<Self> {
+        let (published, marks) = mpsc::channel(4096);
+        tokio::spawn(relay::mark_published(pool.clone(), marks, shutdown));
+        Arc::new(Self { pool, bus, policies: PolicyCache::default(), published, max_deliver: config.nats.max_deliver })
+    }
+
+    /// Consumes the command stream until `shutdown`, then drains in-flight work.
+    pub async fn run(self: Arc<Self>, concurrency: usize, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let consumer = self.bus.engine_consumer().await?;
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(concurrency.min(1000))
+            .messages()
+            .await
+            .context("subscribing to the command stream")?;
+        let permits = Arc::new(Semaphore::new(concurrency));
+        tracing::info!(concurrency, "engine consuming commands");
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                permit = permits.clone().acquire_owned() => permit.context("semaphore closed")?,
+            };
+            let message = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                next = messages.next() => next,
+            };
+            let Some(message) = message else { break };
+            let message = match message {
+                Ok(m) => m,
+                Err(err) => {
+                    tracing::warn!(error = %err, "command stream hiccup");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
+            };
+            let engine = self.clone();
+            tokio::spawn(async move {
+                engine.process(message).await;
+                drop(permit);
+            });
+        }
+        // Let in-flight commands finish: nothing is acked before its commit.
+        let _ = permits.acquire_many(concurrency as u32).await;
+        tracing::info!("engine stopped");
+        Ok(())
+    }
+
+    async fn process(&self, message: jetstream::Message) {
+        let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+        let handled = self.handle(&message.payload, delivered).await;
+        let ack = match &handled {
+            Handled::Done(_) => message.ack().await,
+            Handled::Retry(reason) => {
+                let delay = Duration::from_millis((250 * 2u64.saturating_pow(delivered.clamp(1, 8) as u32 - 1)).min(30_000));
+                tracing::warn!(reason, delivered, ?delay, "command failed; JetStream will redeliver it");
+                message.ack_with(AckKind::Nak(Some(delay))).await
+            }
+            Handled::Poison(reason) => {
+                tracing::error!(reason, "dropping a message that is not a command");
+                message.ack_with(AckKind::Term).await
+            }
+        };
+        if let Err(err) = ack {
+            tracing::warn!(error = %err, "acknowledgement failed; the command will be redelivered and recognised");
+        }
+    }
+
+    /// One step, for the consumer loop and for tests: parse, apply, commit,
+    /// reply, publish.
+    pub async fn handle(&self, payload: &[u8], delivered: i64) -> Handled {
+        let raw: serde_json::Value = match serde_json::from_slice(payload) {
+            Ok(v) => v,
+            Err(e) => return Handled::Poison(format!("not JSON: {e}")),
+        };
+        let Some(id) = raw.get("id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok()) else {
+            return Handled::Poison("no command id".into());
+        };
+        let envelope = match serde_json::from_value::<Envelope>(raw) {
+            Ok(env) if env.v == ENVELOPE_VERSION => env,
+            Ok(env) => return self.refuse(id, "invalid", &format!("envelope version {} is not supported; this engine reads version {ENVELOPE_VERSION}", env.v)).await,
+            Err(e) => return self.refuse(id, "invalid", &format!("invalid command: {e}")).await,
+        };
+        match self.execute(&envelope).await {
+            Ok(applied) => {
+                self.reply(id, &applied.outcome).await;
+                self.publish(applied.events).await;
+                Handled::Done(applied.outcome)
+            }
+            Err(err) if delivered >= self.max_deliver && self.max_deliver > 0 => {
+                let reason = format!("{err:#}");
+                tracing::error!(command = %id, reason, "command failed on its last delivery");
+                let failed = Outcome::Error { status: 500, code: code::INTERNAL.into(), message: "The command could not be applied; it was logged for an operator".into() };
+                self.record(id, envelope.command.kind(), failed).await
+            }
+            Err(err) => Handled::Retry(format!("{err:#}")),
+        }
+    }
+
+    async fn execute(&self, env: &Envelope) -> anyhow::Result<Applied> {
+        let mut tx = self.pool.begin().await.context("starting a transaction")?;
+        if let Some(outcome) = commands::processed(&mut tx, env.id).await? {
+            return Ok(Applied { outcome, events: Vec::new() });
+        }
+        let now = Utc::now();
+        match self.apply(&mut tx, env, now).await {
+            Ok(applied) => {
+                if !commands::mark_processed(&mut tx, env.id, env.command.kind(), &applied.outcome).await? {
+                    // Another worker applied it meanwhile: keep its result, drop ours.
+                    drop(tx);
+                    return self.stored(env.id).await;
+                }
+                tx.commit().await.context("committing")?;
+                Ok(applied)
+            }
+            Err(ApiError::Internal(err)) => Err(err),
+            Err(refusal) => {
+                drop(tx);
+                let outcome = Outcome::refused(&refusal).context("refusal without outcome")?;
+                let mut conn = self.pool.acquire().await?;
+                if !commands::mark_processed(&mut conn, env.id, env.command.kind(), &outcome).await? {
+                    return self.stored(env.id).await;
+                }
+                Ok(Applied { outcome, events: Vec::new() })
+            }
+        }
+    }
+
+    async fn stored(&self, id: Uuid) -> anyhow::Result<Applied> {
+        let mut conn = self.pool.acquire().await?;
+        let outcome = commands::processed(&mut conn, id).await?.context("processed command without outcome")?;
+        Ok(Applied { outcome, events: Vec::new() })
+    }
+
+    /// Records a refusal of a message that never became a command.
+    async fn refuse(&self, id: Uuid, kind: &str, message: &str) -> Handled {
+        let outcome = Outcome::Error { status: 422, code: String::new(), message: message.to_owned() };
+        self.record(id, kind, outcome).await
+    }
+
+    async fn record(&self, id: Uuid, kind: &str, outcome: Outcome) -> Handled {
+        let stored = async {
+            let mut conn = self.pool.acquire().await?;
+            commands::mark_processed(&mut conn, id, kind, &outcome).await?;
+            anyhow::Ok(commands::processed(&mut conn, id).await?.unwrap_or(outcome))
+        }
+        .await;
+        match stored {
+            Ok(outcome) => {
+                self.reply(id, &outcome).await;
+                Handled::Done(outcome)
+            }
+            Err(err) => Handled::Retry(format!("{err:#}")),
+        }
+    }
+
+    async fn reply(&self, id: Uuid, outcome: &Outcome) {
+        let body = serde_json::to_vec(outcome).unwrap_or_default();
+        if let Err(err) = self.bus.client.publish(self.bus.reply_subject(id), Bytes::from(body)).await {
+            tracing::debug!(error = %err, "no reply sent; the caller reads the stored outcome");
+        }
+    }
+
+    async fn publish(&self, events: Vec<crate::event::StoredEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        match self.bus.publish_events(&events).await {
+            Ok(()) => {
+                let _ = self.published.send(events.iter().map(|e| e.id).collect()).await;
+            }
+            Err(err) => tracing::warn!(error = %err, "events left for the relay to publish"),
+        }
+    }
+}
