@@ -54,14 +54,10 @@ impl Bus {
 
     /// The engine's durable pull consumer on the command stream.
     pub async fn engine_consumer(&self) -> anyhow::Result<consumer::Consumer<consumer::pull::Config>> {
-        let mut raw: serde_json::Value =
+        let raw: serde_json::Value =
             serde_json::from_str(&self.render(ENGINE_CONSUMER)).context("nats/consumers/engine.json")?;
-        let stream_name = raw
-            .as_object_mut()
-            .and_then(|o| o.remove("stream"))
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .context("engine consumer names no stream")?;
-        let mut cfg: consumer::pull::Config = serde_json::from_value(raw).context("engine consumer definition")?;
+        let stream_name = raw.get("stream").and_then(|v| v.as_str()).context("engine consumer names no stream")?.to_owned();
+        let mut cfg: consumer::pull::Config = self.definition(ENGINE_CONSUMER)?;
         cfg.max_deliver = self.config.max_deliver;
         cfg.ack_wait = Duration::from_secs(self.config.ack_wait_seconds);
         let stream = self.js.get_stream(&stream_name).await.context("command stream")?;
@@ -74,8 +70,15 @@ impl Bus {
             .replace("{{prefix}}", &self.prefix)
     }
 
-    fn definition<T: serde::de::DeserializeOwned>(&self, template: &str) -> anyhow::Result<T> {
-        serde_json::from_str(&self.render(template)).context("stream definition in nats/")
+    /// A definition from `nats/`, laid over the client's defaults for the
+    /// fields it leaves out.
+    fn definition<T: serde::de::DeserializeOwned + serde::Serialize + Default>(&self, template: &str) -> anyhow::Result<T> {
+        let mut merged = serde_json::to_value(T::default())?;
+        let file: serde_json::Value = serde_json::from_str(&self.render(template)).context("definition in nats/")?;
+        if let (Some(base), serde_json::Value::Object(over)) = (merged.as_object_mut(), file) {
+            base.extend(over);
+        }
+        serde_json::from_value(merged).context("definition in nats/")
     }
 
     fn stream_prefix(&self) -> String {

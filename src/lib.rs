@@ -14,3 +14,5 @@ pub mod store;
 pub mod wire;
 pub mod resolver;
 pub mod worker;
+pub mod ingress;
+pub mod app;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_nats::jetstream::{self, AckKind};
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use futures_util::StreamExt;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, Semaphore};
@@ -151,7 +151,8 @@ impl Engine {
         if let Some(outcome) = commands::processed(&mut tx, env.id).await? {
             return Ok(Applied { outcome, events: Vec::new() });
         }
-        let now = Utc::now();
+        // PostgreSQL keeps microseconds; so does every answer.
+        let now = Utc::now().trunc_subsecs(6);
         match self.apply(&mut tx, env, now).await {
             Ok(applied) => {
                 if !commands::mark_processed(&mut tx, env.id, env.command.kind(), &applied.outcome).await? {

@@ -1,1 +1,59 @@
-fn main(){}
+//! `awe`: every role of the Approval Workflow Engine in one binary.
+//!
+//!   awe run [ROLES]        run roles (`all`, or e.g. `ingress,engine`) until SIGTERM
+//!   awe migrate            apply database migrations
+//!   awe relay              publish outbox events a crash left unpublished, once
+//!
+//! Options: `--config FILE` (TOML), then the environment (`AWE__SECTION__KEY`,
+//! `DATABASE_URL`, `NATS_URL`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use awe::config::Config;
+use tokio_util::sync::CancellationToken;
+
+const USAGE: &str = "usage: awe [--config FILE] <run [ROLES] | migrate | relay>\n  ROLES: all (default) or a comma list of ingress, engine";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut config_file: Option<PathBuf> = std::env::var_os("AWE_CONFIG_FILE").map(PathBuf::from);
+    if let Some(i) = args.iter().position(|a| a == "--config") {
+        args.remove(i);
+        if i >= args.len() {
+            bail!("--config needs a file\n{USAGE}");
+        }
+        config_file = Some(PathBuf::from(args.remove(i)));
+    }
+    let config = Config::load(config_file.as_deref())?;
+    awe::app::init_telemetry(&config);
+    match args.first().map(String::as_str) {
+        Some("run") => {
+            let roles = awe::app::parse_roles(args.get(1).map_or("all", String::as_str))?;
+            let shutdown = CancellationToken::new();
+            awe::app::cancel_on_signals(shutdown.clone());
+            awe::app::run(config, &roles, shutdown).await
+        }
+        Some("migrate") => {
+            let pool = awe::store::connect(&config.database).await?;
+            awe::store::migrate(&pool).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Some("relay") => {
+            let pool = awe::store::connect(&config.database).await?;
+            let bus = awe::bus::Bus::connect(&config.nats).await?;
+            bus.ensure_streams().await?;
+            let n = awe::worker::relay::relay_once(&pool, &bus, Duration::ZERO).await.context("relaying")?;
+            println!("published {n} event(s)");
+            Ok(())
+        }
+        Some("-h" | "--help" | "help") | None => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown command `{other}`\n{USAGE}"),
+    }
+}

@@ -1,0 +1,148 @@
+//! Running roles: each alone, or several in one process.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use tokio_util::sync::CancellationToken;
+
+use crate::bus::Bus;
+use crate::config::{Config, LogFormat};
+use crate::{ingress, store, worker};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// REST in, commands out.
+    Ingress,
+    /// Applies commands; also runs the outbox relay.
+    Engine,
+}
+
+impl Role {
+    pub const ALL: [Role; 2] = [Role::Ingress, Role::Engine];
+}
+
+impl FromStr for Role {
+    type Err = anyhow::Error;
+
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        match s.trim() {
+            "ingress" => Ok(Self::Ingress),
+            "engine" => Ok(Self::Engine),
+            "resolver" | "sla-scheduler" | "webhook" => bail!(
+                "role `{s}` is not part of this build yet; `user` and `expression` rules resolve inside the engine"
+            ),
+            other => bail!("unknown role `{other}`; expected ingress, engine or all"),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Ingress => "ingress",
+            Self::Engine => "engine",
+        })
+    }
+}
+
+/// Parses `ingress,engine` or `all`.
+pub fn parse_roles(spec: &str) -> anyhow::Result<Vec<Role>> {
+    if spec.trim() == "all" {
+        return Ok(Role::ALL.to_vec());
+    }
+    let roles = spec.split(',').filter(|s| !s.trim().is_empty()).map(Role::from_str).collect::<anyhow::Result<Vec<_>>>()?;
+    if roles.is_empty() {
+        bail!("no role given");
+    }
+    Ok(roles)
+}
+
+pub fn init_telemetry(config: &Config) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let json = match config.log.format {
+        LogFormat::Json => true,
+        LogFormat::Pretty => false,
+        LogFormat::Auto => !std::io::stdout().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
+}
+
+/// Starts `roles` and runs them until `shutdown` is cancelled or one fails.
+pub async fn run(config: Config, roles: &[Role], shutdown: CancellationToken) -> anyhow::Result<()> {
+    let pool = store::connect(&config.database).await?;
+    store::migrate(&pool).await?;
+    let bus = Bus::connect(&config.nats).await?;
+    bus.ensure_streams().await?;
+    let mut tasks = tokio::task::JoinSet::new();
+    for role in roles {
+        match role {
+            Role::Ingress => {
+                let listener = tokio::net::TcpListener::bind(config.http.addr)
+                    .await
+                    .with_context(|| format!("binding {}", config.http.addr))?;
+                let state = ingress::AppState::new(config.clone(), pool.clone(), bus.clone());
+                tasks.spawn(ingress::serve(state, listener, shutdown.clone()));
+            }
+            Role::Engine => {
+                let engine = worker::Engine::new(pool.clone(), bus.clone(), &config, shutdown.clone());
+                tasks.spawn(engine.run(config.engine.concurrency, shutdown.clone()));
+                let relay = worker::relay::run(
+                    pool.clone(),
+                    bus.clone(),
+                    Duration::from_secs(config.engine.relay_interval_seconds),
+                    Duration::from_secs(config.engine.relay_grace_seconds),
+                    shutdown.clone(),
+                );
+                tasks.spawn(async move {
+                    relay.await;
+                    Ok(())
+                });
+            }
+        }
+        tracing::info!(%role, "role started");
+    }
+    let mut result = Ok(());
+    while let Some(done) = tasks.join_next().await {
+        let outcome = done.context("a role panicked").and_then(|r| r);
+        if let Err(err) = outcome {
+            tracing::error!(error = format!("{err:#}"), "a role stopped; shutting down");
+            shutdown.cancel();
+            result = Err(err);
+        } else if !shutdown.is_cancelled() {
+            tracing::warn!("a role ended on its own; shutting down");
+            shutdown.cancel();
+        }
+    }
+    result
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+}

@@ -1,0 +1,112 @@
+//! Extractors that answer bad input the way the contract does: a 422 with a
+//! FastAPI-style list naming the location, or a 413 for an oversized body.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::{ApiError, ValidationItem};
+
+/// A JSON body, parsed with the path of the first offending field.
+pub struct Body<T> {
+    pub value: T,
+    /// The body as parsed JSON, for hashing (`Idempotency-Key`).
+    pub raw: Value,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::awe(StatusCode::PAYLOAD_TOO_LARGE, crate::error::code::INVALID_STATE, "Request body is too large")
+            } else {
+                ApiError::invalid(&["body"], rejection.body_text(), Value::Null)
+            }
+        })?;
+        parse_body(&bytes)
+    }
+}
+
+pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<Body<T>, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::Validation(vec![item("missing", vec!["body".into()], "Field required", Value::Null)]));
+    }
+    let raw: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::Validation(vec![item("json_invalid", vec!["body".into(), e.column().into()], &format!("JSON decode error: {e}"), Value::Null)])
+    })?;
+    let value = serde_path_to_error::deserialize::<_, T>(&raw).map_err(|e| {
+        let mut loc: Vec<Value> = vec!["body".into()];
+        for segment in e.path().iter() {
+            match segment {
+                serde_path_to_error::Segment::Seq { index } => loc.push((*index).into()),
+                serde_path_to_error::Segment::Map { key } => loc.push(key.clone().into()),
+                serde_path_to_error::Segment::Enum { variant } => loc.push(variant.clone().into()),
+                serde_path_to_error::Segment::Unknown => {}
+            }
+        }
+        let message = e.inner().to_string();
+        let kind = if message.starts_with("missing field") { "missing" } else { "value_error" };
+        // A missing field is reported at the field, as FastAPI does.
+        if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+            loc.push(field.into());
+        }
+        let input = input_at(&raw, &loc[1..]);
+        ApiError::Validation(vec![item(kind, loc, &message, input)])
+    })?;
+    Ok(Body { value, raw })
+}
+
+fn input_at(raw: &Value, loc: &[Value]) -> Value {
+    let mut node = raw;
+    for key in loc {
+        let next = match key {
+            Value::String(k) => node.get(k.as_str()),
+            Value::Number(n) => n.as_u64().and_then(|i| node.get(i as usize)),
+            _ => None,
+        };
+        match next {
+            Some(n) => node = n,
+            None => return Value::Null,
+        }
+    }
+    node.clone()
+}
+
+fn item(kind: &str, loc: Vec<Value>, msg: &str, input: Value) -> ValidationItem {
+    ValidationItem { kind: kind.into(), loc, msg: msg.into(), input }
+}
+
+/// Query parameters; a malformed one is a 422 naming it.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
+            let field = e.path().to_string();
+            ApiError::invalid(&["query", &field], e.inner().to_string(), Value::Null)
+        })
+    }
+}
+
+/// Path parameters; a malformed one (e.g. not a UUID) is a 422.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|e| ApiError::invalid(&["path"], e.body_text(), Value::Null))
+    }
+}

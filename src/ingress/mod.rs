@@ -1,0 +1,122 @@
+//! The ingress role: authenticates, validates, answers reads from
+//! PostgreSQL and turns every write into a command. No workflow logic.
+
+mod admin;
+pub mod auth;
+mod dispatch;
+pub mod extract;
+mod ops;
+mod policies;
+mod progress;
+mod requests;
+mod tasks;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde_json::json;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::bus::Bus;
+use crate::config::Config;
+use crate::resolver::PolicyCache;
+
+pub struct AppState {
+    pub config: Config,
+    pub pool: PgPool,
+    pub bus: Bus,
+    pub auth: auth::Authenticator,
+    pub policies: PolicyCache,
+}
+
+impl AppState {
+    pub fn new(config: Config, pool: PgPool, bus: Bus) -> Arc<Self> {
+        let auth = auth::Authenticator::new(config.keycloak.clone());
+        Arc::new(Self { config, pool, bus, auth, policies: PolicyCache::default() })
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "AWE — Approval Workflow Engine", description = "Versioned multi-stage approval policies, requests and tasks. Writes travel as commands through NATS JetStream to the engine."),
+    paths(
+        ops::health, ops::version, ops::config,
+        policies::list, policies::create, policies::versions, policies::get, policies::add_version,
+        policies::update, policies::activate, policies::deactivate, policies::simulate,
+        requests::create, requests::search, requests::get, requests::cancel, requests::events,
+        tasks::list, tasks::stats, tasks::claim, tasks::decide,
+        admin::audit_log, admin::command_outcome,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The routes, separate from serving so tests can drive them directly.
+pub fn router(state: Arc<AppState>) -> Router {
+    let body_limit = state.config.http.body_limit_bytes;
+    let timeout = Duration::from_secs(state.config.http.request_timeout_seconds);
+    let api = Router::new()
+        .route("/v1/awe/health", get(ops::health))
+        .route("/v1/awe/version", get(ops::version))
+        .route("/v1/awe/config", get(ops::config))
+        .route("/v1/awe/policies", get(policies::list).post(policies::create))
+        .route("/v1/awe/policies/{policy_key}", put(policies::add_version))
+        .route("/v1/awe/policies/{policy_key}/versions", get(policies::versions))
+        .route("/v1/awe/policies/{policy_key}/versions/{version}", get(policies::get).patch(policies::update))
+        .route("/v1/awe/policies/{policy_key}/versions/{version}/activate", post(policies::activate))
+        .route("/v1/awe/policies/{policy_key}/versions/{version}/deactivate", post(policies::deactivate))
+        .route("/v1/awe/policies/{policy_key}/versions/{version}/simulate", post(policies::simulate))
+        .route("/v1/awe/requests", get(requests::search).post(requests::create))
+        .route("/v1/awe/requests/{request_id}", get(requests::get))
+        .route("/v1/awe/requests/{request_id}/cancel", post(requests::cancel))
+        .route("/v1/awe/requests/{request_id}/events", get(requests::events))
+        .route("/v1/awe/tasks", get(tasks::list))
+        .route("/v1/awe/tasks/stats", get(tasks::stats))
+        .route("/v1/awe/tasks/{task_id}/claim", post(tasks::claim))
+        .route("/v1/awe/tasks/{task_id}/decision", post(tasks::decide))
+        .route("/v1/awe/admin/audit", get(admin::audit_log))
+        .route("/v1/awe/commands/{command_id}", get(admin::command_outcome))
+        .with_state(state);
+    Router::new()
+        .merge(SwaggerUi::new("/v1/awe/docs").url("/v1/awe/openapi.json", ApiDoc::openapi()))
+        .merge(api)
+        .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))) })
+        .method_not_allowed_fallback(|| async {
+            (StatusCode::METHOD_NOT_ALLOWED, Json(json!({"detail": "Method Not Allowed"}))).into_response()
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+}
+
+/// Serves until `shutdown`, finishing in-flight requests.
+pub async fn serve(state: Arc<AppState>, listener: tokio::net::TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "ingress listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .context("serving HTTP")
+}
