@@ -151,7 +151,11 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { concurrency: 64, relay_grace_seconds: 5, relay_interval_seconds: 2 }
+        Self {
+            concurrency: 64,
+            relay_grace_seconds: 5,
+            relay_interval_seconds: 2,
+        }
     }
 }
 
@@ -185,7 +189,9 @@ pub struct ResolverConfig {
 
 impl Default for ResolverConfig {
     fn default() -> Self {
-        Self { http_timeout_seconds: 5 }
+        Self {
+            http_timeout_seconds: 5,
+        }
     }
 }
 
@@ -197,7 +203,9 @@ pub struct SlaConfig {
 
 impl Default for SlaConfig {
     fn default() -> Self {
-        Self { check_interval_seconds: 300 }
+        Self {
+            check_interval_seconds: 300,
+        }
     }
 }
 
@@ -242,7 +250,10 @@ impl KeycloakConfig {
 
     pub fn effective_jwks_url(&self) -> String {
         if self.jwks_url.is_empty() {
-            format!("{}/protocol/openid-connect/certs", self.issuer.trim_end_matches('/'))
+            format!(
+                "{}/protocol/openid-connect/certs",
+                self.issuer.trim_end_matches('/')
+            )
         } else {
             self.jwks_url.clone()
         }
@@ -268,7 +279,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Auto, level: "info".into() }
+        Self {
+            format: LogFormat::Auto,
+            level: "info".into(),
+        }
     }
 }
 
@@ -317,9 +331,16 @@ impl Config {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         let prefix_ok = !self.nats.prefix.is_empty()
-            && self.nats.prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && self
+                .nats
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !prefix_ok {
-            bail!("nats.prefix must be letters, digits, '-' or '_' (got {:?})", self.nats.prefix);
+            bail!(
+                "nats.prefix must be letters, digits, '-' or '_' (got {:?})",
+                self.nats.prefix
+            );
         }
         if self.webhook.max_attempts == 0 {
             bail!("webhook.max_attempts must be at least 1");
@@ -355,8 +376,12 @@ impl Config {
 
 /// `scheme://user:password@host/db` → `scheme://user:***@host/db`.
 fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
     match userinfo.split_once(':') {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
@@ -390,13 +415,21 @@ fn set_from_env(tree: &mut Value, path: &[String], raw: &str) -> anyhow::Result<
             .with_context(|| format!("unknown setting section `{part}`"))?;
     }
     let map: &mut Map<String, Value> = node.as_object_mut().context("not a section")?;
-    let current = map.get(last.as_str()).with_context(|| format!("unknown setting `{last}`"))?;
+    let current = map
+        .get(last.as_str())
+        .with_context(|| format!("unknown setting `{last}`"))?;
     let parsed = match current {
         Value::Array(_) => {
             if raw.trim_start().starts_with('[') {
                 serde_json::from_str(raw).context("expected a JSON list")?
             } else {
-                Value::Array(raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(scalar).collect())
+                Value::Array(
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(scalar)
+                        .collect(),
+                )
             }
         }
         Value::Bool(_) => Value::Bool(raw.trim().parse().context("expected true or false")?),
@@ -418,7 +451,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -444,7 +480,10 @@ mod tests {
     #[test]
     fn an_unknown_setting_is_refused_at_start() {
         let err = Config::load_from(None, env(&[("AWE__WEBHOOK__RETRIES", "3")])).unwrap_err();
-        assert!(format!("{err:#}").contains("unknown setting `retries`"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("unknown setting `retries`"),
+            "{err:#}"
+        );
     }
 
     #[test]
@@ -457,11 +496,17 @@ mod tests {
     fn secrets_never_appear_in_the_public_view() {
         let config = Config::load_from(
             None,
-            env(&[("DATABASE_URL", "postgres://u:hunter2@db/awe"), ("AWE__KEYCLOAK__ADMIN_CLIENT_SECRET", "s3cr3t")]),
+            env(&[
+                ("DATABASE_URL", "postgres://u:hunter2@db/awe"),
+                ("AWE__KEYCLOAK__ADMIN_CLIENT_SECRET", "s3cr3t"),
+            ]),
         )
         .expect("valid config");
         let text = config.public_view().to_string();
-        assert!(!text.contains("hunter2") && !text.contains("s3cr3t"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("s3cr3t"),
+            "{text}"
+        );
         assert!(!format!("{config:?}").contains("s3cr3t"));
     }
 
@@ -470,10 +515,16 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("awe-config-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("awe.toml");
-        std::fs::write(&path, "[awe.sla]\ncheck_interval_seconds = 60\n[awe.webhook]\ntimeout_seconds = 3\n")
-            .expect("write");
-        let config = Config::load_from(Some(&path), env(&[("AWE__SLA__CHECK_INTERVAL_SECONDS", "10")]))
-            .expect("valid config");
+        std::fs::write(
+            &path,
+            "[awe.sla]\ncheck_interval_seconds = 60\n[awe.webhook]\ntimeout_seconds = 3\n",
+        )
+        .expect("write");
+        let config = Config::load_from(
+            Some(&path),
+            env(&[("AWE__SLA__CHECK_INTERVAL_SECONDS", "10")]),
+        )
+        .expect("valid config");
         assert_eq!(config.sla.check_interval_seconds, 10);
         assert_eq!(config.webhook.timeout_seconds, 3);
     }

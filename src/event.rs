@@ -70,8 +70,23 @@ mod tests {
             created_at: DateTime::from_timestamp(1_730_000_000, 0).expect("time"),
         };
         let text = String::from_utf8(event.body()).expect("utf-8");
-        let keys = ["event_id", "event_type", "request_id", "artifact_type", "artifact_id", "status", "stage_order", "actor", "occurred_at", "seq", "payload"];
-        let positions: Vec<usize> = keys.iter().map(|k| text.find(&format!("\"{k}\":")).expect("key present")).collect();
+        let keys = [
+            "event_id",
+            "event_type",
+            "request_id",
+            "artifact_type",
+            "artifact_id",
+            "status",
+            "stage_order",
+            "actor",
+            "occurred_at",
+            "seq",
+            "payload",
+        ];
+        let positions: Vec<usize> = keys
+            .iter()
+            .map(|k| text.find(&format!("\"{k}\":")).expect("key present"))
+            .collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
         assert!(!text.contains(' '), "compact: {text}");
     }

@@ -2,17 +2,17 @@
 //!
 //! `domain` and `engine` are pure; everything else adapts IO to them.
 
+pub mod app;
+pub mod bus;
+pub mod command;
 pub mod config;
 pub mod domain;
 pub mod engine;
-pub mod logic;
-pub mod bus;
-pub mod command;
 pub mod error;
 pub mod event;
+pub mod ingress;
+pub mod logic;
+pub mod resolver;
 pub mod store;
 pub mod wire;
-pub mod resolver;
 pub mod worker;
-pub mod ingress;
-pub mod app;

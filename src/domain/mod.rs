@@ -21,7 +21,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -44,7 +47,7 @@ impl Ids {
         Self { seed, counter: 0 }
     }
 
-    pub fn next(&mut self) -> Uuid {
+    pub fn next_id(&mut self) -> Uuid {
         self.counter += 1;
         Uuid::new_v5(&self.seed, &self.counter.to_be_bytes())
     }
@@ -210,8 +213,8 @@ mod tests {
     fn ids_from_the_same_seed_repeat_and_differ_from_each_other() {
         let seed = Uuid::new_v4();
         let (mut a, mut b) = (Ids::new(seed), Ids::new(seed));
-        let first = a.next();
-        assert_eq!(first, b.next());
-        assert_ne!(first, a.next());
+        let first = a.next_id();
+        assert_eq!(first, b.next_id());
+        assert_ne!(first, a.next_id());
     }
 }

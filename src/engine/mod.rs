@@ -77,7 +77,10 @@ pub struct NewDecision {
 pub enum Resolution {
     /// `skip_if` was truthy.
     Skip,
-    Resolved { approvers: Vec<Assignee>, observers: Vec<Assignee> },
+    Resolved {
+        approvers: Vec<Assignee>,
+        observers: Vec<Assignee>,
+    },
     /// The rules could not be resolved (a resolver failed); the stage does not start.
     Failed { reason: String },
 }
@@ -117,17 +120,27 @@ pub struct Machine<'a> {
 
 impl<'a> Machine<'a> {
     pub fn new(policy: &'a PolicyDef, now: DateTime<Utc>, command_id: Uuid) -> Self {
-        Self { policy, now, ids: Ids::new(command_id) }
+        Self {
+            policy,
+            now,
+            ids: Ids::new(command_id),
+        }
     }
 
     /// A new request: `request_created`, then the first group is activated.
     pub fn start(&mut self, req: &mut RequestState, actor: &str) -> Step {
         let mut step = Step::default();
-        self.emit(req, &mut step, "request_created", Some(1), json!({
-            "policy_key": self.policy.policy_key,
-            "policy_version": req.policy_version,
-            "actor": actor,
-        }));
+        self.emit(
+            req,
+            &mut step,
+            "request_created",
+            Some(1),
+            json!({
+                "policy_key": self.policy.policy_key,
+                "policy_version": req.policy_version,
+                "actor": actor,
+            }),
+        );
         self.advance(req, &mut step, actor);
         step
     }
@@ -153,8 +166,12 @@ impl<'a> Machine<'a> {
         }
         // A freshly started stage may already be decided (e.g. its quorum
         // exceeds the approvers resolved).
-        let active: Vec<i32> =
-            req.stages.iter().filter(|s| s.status == StageStatus::Active).map(|s| s.stage_order).collect();
+        let active: Vec<i32> = req
+            .stages
+            .iter()
+            .filter(|s| s.status == StageStatus::Active)
+            .map(|s| s.stage_order)
+            .collect();
         for order in active {
             self.evaluate_stage(req, &mut step, order, "system");
             if req.status.is_terminal() {
@@ -165,8 +182,15 @@ impl<'a> Machine<'a> {
         Ok(step)
     }
 
-    pub fn claim(&mut self, req: &mut RequestState, task_id: Uuid, actor: &Actor) -> Result<Step, Refusal> {
-        let task = req.task_mut(task_id).ok_or(Refusal::TaskNotFound(task_id))?;
+    pub fn claim(
+        &mut self,
+        req: &mut RequestState,
+        task_id: Uuid,
+        actor: &Actor,
+    ) -> Result<Step, Refusal> {
+        let task = req
+            .task_mut(task_id)
+            .ok_or(Refusal::TaskNotFound(task_id))?;
         if task.assignee != actor.assignee_id && !actor.is_admin() {
             return Err(Refusal::NotAssignee);
         }
@@ -187,7 +211,9 @@ impl<'a> Machine<'a> {
         actor: &Actor,
     ) -> Result<Step, Refusal> {
         let now = self.now;
-        let task = req.task(decision.task_id).ok_or(Refusal::TaskNotFound(decision.task_id))?;
+        let task = req
+            .task(decision.task_id)
+            .ok_or(Refusal::TaskNotFound(decision.task_id))?;
         if task.assignee != actor.assignee_id && !actor.is_admin() {
             return Err(Refusal::NotAssignee);
         }
@@ -197,7 +223,9 @@ impl<'a> Machine<'a> {
         self.refuse_terminal(req)?;
         let (stage_order, kind) = (task.stage_order, task.kind);
         let mut step = Step::default();
-        let task = req.task_mut(decision.task_id).ok_or(Refusal::TaskNotFound(decision.task_id))?;
+        let task = req
+            .task_mut(decision.task_id)
+            .ok_or(Refusal::TaskNotFound(decision.task_id))?;
         task.status = TaskStatus::Completed;
         task.completed_at = Some(now);
         task.decision = Some(decision.action);
@@ -225,13 +253,24 @@ impl<'a> Machine<'a> {
         Ok(step)
     }
 
-    pub fn cancel(&mut self, req: &mut RequestState, actor: &str, reason: Option<String>) -> Result<Step, Refusal> {
+    pub fn cancel(
+        &mut self,
+        req: &mut RequestState,
+        actor: &str,
+        reason: Option<String>,
+    ) -> Result<Step, Refusal> {
         self.refuse_terminal(req)?;
         let mut step = Step::default();
         self.close_live_tasks(req, &mut step, None);
         self.finish(req, RequestStatus::Cancelled);
         let order = req.current_stage_order;
-        self.emit(req, &mut step, "request_cancelled", Some(order), json!({"actor": actor, "reason": reason}));
+        self.emit(
+            req,
+            &mut step,
+            "request_cancelled",
+            Some(order),
+            json!({"actor": actor, "reason": reason}),
+        );
         Ok(step)
     }
 
@@ -250,7 +289,10 @@ impl<'a> Machine<'a> {
         if req.status.is_terminal() {
             return;
         }
-        let busy = req.stages.iter().any(|s| matches!(s.status, StageStatus::Active | StageStatus::Resolving));
+        let busy = req
+            .stages
+            .iter()
+            .any(|s| matches!(s.status, StageStatus::Active | StageStatus::Resolving));
         if busy {
             self.refresh_current(req);
             return;
@@ -278,24 +320,52 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn apply_resolution(&mut self, req: &mut RequestState, step: &mut Step, order: i32, resolution: Resolution) {
-        let Some(def) = self.policy.stages.iter().find(|s| s.stage_order == order) else { return };
+    fn apply_resolution(
+        &mut self,
+        req: &mut RequestState,
+        step: &mut Step,
+        order: i32,
+        resolution: Resolution,
+    ) {
+        let Some(def) = self.policy.stages.iter().find(|s| s.stage_order == order) else {
+            return;
+        };
         match resolution {
             Resolution::Failed { reason } => {
-                self.emit(req, step, "stage_resolution_failed", Some(order), json!({"reason": reason}));
+                self.emit(
+                    req,
+                    step,
+                    "stage_resolution_failed",
+                    Some(order),
+                    json!({"reason": reason}),
+                );
             }
-            Resolution::Skip => self.skip_stage(req, step, order, "skip_if", "skipped: skip_if true"),
-            Resolution::Resolved { approvers, observers } => {
+            Resolution::Skip => {
+                self.skip_stage(req, step, order, "skip_if", "skipped: skip_if true")
+            }
+            Resolution::Resolved {
+                approvers,
+                observers,
+            } => {
                 let (approvers, filtered) = self.segregate(req, order, approvers);
                 if approvers.is_empty() {
                     let why = if filtered.is_empty() {
                         "no approvers resolved".to_owned()
                     } else {
-                        format!("no approvers left after segregation of duties removed {}", filtered.join(", "))
+                        format!(
+                            "no approvers left after segregation of duties removed {}",
+                            filtered.join(", ")
+                        )
                     };
                     match def.on_empty {
                         crate::domain::OnEmpty::Skip => {
-                            self.skip_stage(req, step, order, "no_approvers", &format!("skipped: {why}"));
+                            self.skip_stage(
+                                req,
+                                step,
+                                order,
+                                "no_approvers",
+                                &format!("skipped: {why}"),
+                            );
                         }
                         crate::domain::OnEmpty::Block => {
                             if let Some(stage) = req.stage_mut(order) {
@@ -305,9 +375,15 @@ impl<'a> Machine<'a> {
                             }
                             self.close_live_tasks(req, step, None);
                             self.finish(req, RequestStatus::Rejected);
-                            self.emit(req, step, "request_rejected", Some(order), json!({
-                                "reason": "no_approvers_resolved", "actor": null,
-                            }));
+                            self.emit(
+                                req,
+                                step,
+                                "request_rejected",
+                                Some(order),
+                                json!({
+                                    "reason": "no_approvers_resolved", "actor": null,
+                                }),
+                            );
                         }
                     }
                     return;
@@ -319,7 +395,12 @@ impl<'a> Machine<'a> {
 
     /// Segregation of duties: drops the requester and earlier approvers as
     /// the policy asks. Returns the kept approvers and the removed users.
-    fn segregate(&self, req: &RequestState, order: i32, approvers: Vec<Assignee>) -> (Vec<Assignee>, Vec<String>) {
+    fn segregate(
+        &self,
+        req: &RequestState,
+        order: i32,
+        approvers: Vec<Assignee>,
+    ) -> (Vec<Assignee>, Vec<String>) {
         let mut kept = Vec::with_capacity(approvers.len());
         let mut removed = Vec::new();
         for a in approvers {
@@ -349,11 +430,19 @@ impl<'a> Machine<'a> {
         approvers: Vec<Assignee>,
         observers: Vec<Assignee>,
     ) {
-        let due_at = def.sla_hours.map(|h| self.now + Duration::milliseconds((h * 3_600_000.0).round() as i64));
-        let observers: Vec<Assignee> =
-            observers.into_iter().filter(|o| !approvers.iter().any(|a| a.user == o.user)).collect();
-        for (a, kind) in approvers.iter().map(|a| (a, RuleKind::Approver)).chain(observers.iter().map(|o| (o, RuleKind::Observer))) {
-            let id = self.ids.next();
+        let due_at = def
+            .sla_hours
+            .map(|h| self.now + Duration::milliseconds((h * 3_600_000.0).round() as i64));
+        let observers: Vec<Assignee> = observers
+            .into_iter()
+            .filter(|o| !approvers.iter().any(|a| a.user == o.user))
+            .collect();
+        for (a, kind) in approvers
+            .iter()
+            .map(|a| (a, RuleKind::Approver))
+            .chain(observers.iter().map(|o| (o, RuleKind::Observer)))
+        {
+            let id = self.ids.next_id();
             req.tasks.push(Task {
                 id,
                 stage_id: def.id,
@@ -367,7 +456,11 @@ impl<'a> Machine<'a> {
                 status: TaskStatus::Open,
                 claimed_at: None,
                 completed_at: None,
-                due_at: if kind == RuleKind::Approver { due_at } else { None },
+                due_at: if kind == RuleKind::Approver {
+                    due_at
+                } else {
+                    None
+                },
                 decision: None,
                 decision_id: None,
                 created_at: self.now,
@@ -379,50 +472,108 @@ impl<'a> Machine<'a> {
             stage.started_at = Some(self.now);
         }
         let names = |list: &[Assignee]| list.iter().map(|a| a.user.clone()).collect::<Vec<_>>();
-        let required: Vec<String> = approvers.iter().filter(|a| a.required).map(|a| a.user.clone()).collect();
-        self.emit(req, step, "stage_started", Some(def.stage_order), json!({
-            "name": def.name,
-            "mode": def.mode.as_str(),
-            "mode_value": def.mode_value,
-            "approvers": names(&approvers),
-            "observers": names(&observers),
-            "required_approvers": required,
-        }));
+        let required: Vec<String> = approvers
+            .iter()
+            .filter(|a| a.required)
+            .map(|a| a.user.clone())
+            .collect();
+        self.emit(
+            req,
+            step,
+            "stage_started",
+            Some(def.stage_order),
+            json!({
+                "name": def.name,
+                "mode": def.mode.as_str(),
+                "mode_value": def.mode_value,
+                "approvers": names(&approvers),
+                "observers": names(&observers),
+                "required_approvers": required,
+            }),
+        );
     }
 
-    fn skip_stage(&mut self, req: &mut RequestState, step: &mut Step, order: i32, reason: &str, why: &str) {
+    fn skip_stage(
+        &mut self,
+        req: &mut RequestState,
+        step: &mut Step,
+        order: i32,
+        reason: &str,
+        why: &str,
+    ) {
         if let Some(stage) = req.stage_mut(order) {
             stage.status = StageStatus::Skipped;
             stage.reason = Some(why.to_owned());
             stage.completed_at = Some(self.now);
         }
-        self.emit(req, step, "stage_skipped", Some(order), json!({"reason": reason}));
+        self.emit(
+            req,
+            step,
+            "stage_skipped",
+            Some(order),
+            json!({"reason": reason}),
+        );
     }
 
     /// Applies the stage's mode to its approver slots and closes it when decided.
     fn evaluate_stage(&mut self, req: &mut RequestState, step: &mut Step, order: i32, actor: &str) {
-        let Some(def) = self.policy.stages.iter().find(|s| s.stage_order == order) else { return };
+        let Some(def) = self.policy.stages.iter().find(|s| s.stage_order == order) else {
+            return;
+        };
         if req.stage(order).map(|s| s.status) != Some(StageStatus::Active) {
             return;
         }
         let verdict = quorum::evaluate(def.mode, def.mode_value, &req.slots(order));
         match verdict {
             Verdict::Pending { .. } => {}
-            Verdict::Approved { approvals, slots, .. } => {
-                self.close_stage(req, step, order, StageStatus::Approved, format!("{approvals} of {slots} approved"));
-                self.emit(req, step, "stage_completed", Some(order), json!({"outcome": "approved", "actor": actor}));
+            Verdict::Approved {
+                approvals, slots, ..
+            } => {
+                self.close_stage(
+                    req,
+                    step,
+                    order,
+                    StageStatus::Approved,
+                    format!("{approvals} of {slots} approved"),
+                );
+                self.emit(
+                    req,
+                    step,
+                    "stage_completed",
+                    Some(order),
+                    json!({"outcome": "approved", "actor": actor}),
+                );
             }
             Verdict::Rejected { reason } => {
                 self.close_stage(req, step, order, StageStatus::Rejected, reason);
                 self.close_live_tasks(req, step, None);
-                self.emit(req, step, "stage_completed", Some(order), json!({"outcome": "rejected", "actor": actor}));
+                self.emit(
+                    req,
+                    step,
+                    "stage_completed",
+                    Some(order),
+                    json!({"outcome": "rejected", "actor": actor}),
+                );
                 self.finish(req, RequestStatus::Rejected);
-                self.emit(req, step, "request_rejected", Some(order), json!({"actor": actor}));
+                self.emit(
+                    req,
+                    step,
+                    "request_rejected",
+                    Some(order),
+                    json!({"actor": actor}),
+                );
             }
         }
     }
 
-    fn close_stage(&mut self, req: &mut RequestState, step: &mut Step, order: i32, status: StageStatus, reason: String) {
+    fn close_stage(
+        &mut self,
+        req: &mut RequestState,
+        step: &mut Step,
+        order: i32,
+        status: StageStatus,
+        reason: String,
+    ) {
         if let Some(stage) = req.stage_mut(order) {
             stage.status = status;
             stage.reason = Some(reason);
@@ -432,7 +583,12 @@ impl<'a> Machine<'a> {
     }
 
     /// Flips open and claimed tasks (of one stage, or of the whole request) to `skipped`.
-    fn close_live_tasks(&mut self, req: &mut RequestState, step: &mut Step, only_stage: Option<i32>) {
+    fn close_live_tasks(
+        &mut self,
+        req: &mut RequestState,
+        step: &mut Step,
+        only_stage: Option<i32>,
+    ) {
         for task in req.tasks.iter_mut() {
             if task.status.is_live() && only_stage.is_none_or(|o| o == task.stage_order) {
                 task.status = TaskStatus::Skipped;
@@ -458,24 +614,36 @@ impl<'a> Machine<'a> {
         {
             req.current_stage_order = order;
         }
-        if req.status == RequestStatus::Pending && req.stages.iter().any(|s| s.status == StageStatus::Active) {
+        if req.status == RequestStatus::Pending
+            && req.stages.iter().any(|s| s.status == StageStatus::Active)
+        {
             req.status = RequestStatus::InReview;
         }
     }
 
-    fn emit(&mut self, req: &mut RequestState, step: &mut Step, event_type: &'static str, stage_order: Option<i32>, extra: Value) {
+    fn emit(
+        &mut self,
+        req: &mut RequestState,
+        step: &mut Step,
+        event_type: &'static str,
+        stage_order: Option<i32>,
+        extra: Value,
+    ) {
         let mut payload = Map::new();
         payload.insert("request_id".into(), json!(req.id));
         payload.insert("artifact_type".into(), json!(req.artifact_type));
         payload.insert("artifact_id".into(), json!(req.artifact_id));
         payload.insert("status".into(), json!(req.status.as_str()));
-        payload.insert("stage_order".into(), json!(stage_order.unwrap_or(req.current_stage_order)));
+        payload.insert(
+            "stage_order".into(),
+            json!(stage_order.unwrap_or(req.current_stage_order)),
+        );
         if let Value::Object(extra) = extra {
             payload.extend(extra);
         }
         req.last_seq += 1;
         step.events.push(NewEvent {
-            id: self.ids.next(),
+            id: self.ids.next_id(),
             seq: req.last_seq,
             event_type,
             payload: Value::Object(payload),

@@ -20,24 +20,49 @@ use crate::wire::{AuditActionOut, AuditQuery};
 
 #[utoipa::path(get, path = "/v1/awe/admin/audit", tag = "admin", params(AuditQuery),
     responses((status = 200, description = "Newest first", body = [AuditActionOut])))]
-pub async fn audit_log(State(s): State<Arc<AppState>>, caller: Caller, Query(q): Query<AuditQuery>) -> Result<Json<Vec<AuditActionOut>>> {
+pub async fn audit_log(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditActionOut>>> {
     caller.require_viewer()?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid(&["query", "limit"], "must be between 1 and 1000", json!(limit)));
+        return Err(ApiError::invalid(
+            &["query", "limit"],
+            "must be between 1 and 1000",
+            json!(limit),
+        ));
     }
     let mut conn = s.pool.acquire().await.context("database")?;
-    Ok(Json(audit::list(&mut conn, &q, limit).await.context("reading the audit log")?))
+    Ok(Json(
+        audit::list(&mut conn, &q, limit)
+            .await
+            .context("reading the audit log")?,
+    ))
 }
 
 /// The outcome of a command, once the engine has applied it; 202 until then.
 #[utoipa::path(get, path = "/v1/awe/commands/{command_id}", tag = "admin", params(("command_id" = Uuid, Path)),
     responses((status = 200, description = "The command's answer, with the status the original call would have had"),
               (status = 202, description = "Not applied yet")))]
-pub async fn command_outcome(State(s): State<Arc<AppState>>, _caller: Caller, Path(id): Path<Uuid>) -> Result<Response> {
+pub async fn command_outcome(
+    State(s): State<Arc<AppState>>,
+    _caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Response> {
     let mut conn = s.pool.acquire().await.context("database")?;
-    Ok(match commands::processed(&mut conn, id).await.context("reading a command outcome")? {
-        Some(outcome) => respond(outcome),
-        None => (StatusCode::ACCEPTED, Json(json!({"command_id": id, "status": "pending"}))).into_response(),
-    })
+    Ok(
+        match commands::processed(&mut conn, id)
+            .await
+            .context("reading a command outcome")?
+        {
+            Some(outcome) => respond(outcome),
+            None => (
+                StatusCode::ACCEPTED,
+                Json(json!({"command_id": id, "status": "pending"})),
+            )
+                .into_response(),
+        },
+    )
 }

@@ -25,8 +25,20 @@ pub struct Pending {
 }
 
 impl AppState {
-    pub async fn dispatch(&self, id: Uuid, actor: &Actor, command: Command, pending: Pending) -> Result<Response, ApiError> {
-        let envelope = Envelope { v: ENVELOPE_VERSION, id, issued_at: Utc::now(), actor: actor.clone(), command };
+    pub async fn dispatch(
+        &self,
+        id: Uuid,
+        actor: &Actor,
+        command: Command,
+        pending: Pending,
+    ) -> Result<Response, ApiError> {
+        let envelope = Envelope {
+            v: ENVELOPE_VERSION,
+            id,
+            issued_at: Utc::now(),
+            actor: actor.clone(),
+            command,
+        };
         // Subscribe before publishing, so a fast engine cannot answer into the void.
         let mut replies = self
             .bus
@@ -34,7 +46,11 @@ impl AppState {
             .subscribe(self.bus.reply_subject(id))
             .await
             .map_err(|e| bus_down(anyhow::Error::new(e)))?;
-        let duplicate = self.bus.publish_command(&envelope).await.map_err(bus_down)?;
+        let duplicate = self
+            .bus
+            .publish_command(&envelope)
+            .await
+            .map_err(bus_down)?;
         if duplicate {
             // Seen before: it may be done already.
             if let Some(outcome) = self.stored_outcome(id).await? {
@@ -61,24 +77,39 @@ impl AppState {
 
     async fn stored_outcome(&self, id: Uuid) -> Result<Option<Outcome>, ApiError> {
         let mut conn = self.pool.acquire().await.context("database")?;
-        Ok(commands::processed(&mut conn, id).await.context("reading a command outcome")?)
+        Ok(commands::processed(&mut conn, id)
+            .await
+            .context("reading a command outcome")?)
     }
 }
 
 fn bus_down(err: anyhow::Error) -> ApiError {
     tracing::error!(error = format!("{err:#}"), "command bus unavailable");
-    ApiError::unavailable(code::NOT_READY, "The command bus is unavailable; retry shortly")
+    ApiError::unavailable(
+        code::NOT_READY,
+        "The command bus is unavailable; retry shortly",
+    )
 }
 
 /// An engine outcome as the REST answer.
 pub fn respond(outcome: Outcome) -> Response {
     match outcome {
-        Outcome::Ok { status, body } => {
-            (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), Json(body)).into_response()
-        }
-        Outcome::Error { status, code, message } => {
+        Outcome::Ok { status, body } => (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+            Json(body),
+        )
+            .into_response(),
+        Outcome::Error {
+            status,
+            code,
+            message,
+        } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let body = if code.is_empty() { json!({"detail": message}) } else { envelope_error(&code, &message) };
+            let body = if code.is_empty() {
+                json!({"detail": message})
+            } else {
+                envelope_error(&code, &message)
+            };
             (status, Json(body)).into_response()
         }
     }

@@ -14,13 +14,21 @@ use crate::store::policies;
 use crate::store::requests::{self, RequestRow};
 use crate::wire::StageProgress;
 
-pub async fn stages(s: &AppState, conn: &mut PgConnection, row: &RequestRow) -> Result<Vec<StageProgress>> {
+pub async fn stages(
+    s: &AppState,
+    conn: &mut PgConnection,
+    row: &RequestRow,
+) -> Result<Vec<StageProgress>> {
     let compiled = match s.policies.get(row.policy_id) {
         Some(c) => c,
         None => {
-            let prow = policies::row_by_id(conn, row.policy_id).await.context("pinned policy")?.context("pinned policy missing")?;
+            let prow = policies::row_by_id(conn, row.policy_id)
+                .await
+                .context("pinned policy")?
+                .context("pinned policy missing")?;
             let policy = policies::load(conn, prow).await?;
-            let compiled = CompiledPolicy::compile(policy).map_err(|e| anyhow::anyhow!("stored policy does not compile: {e}"))?;
+            let compiled = CompiledPolicy::compile(policy)
+                .map_err(|e| anyhow::anyhow!("stored policy does not compile: {e}"))?;
             s.policies.insert(compiled)
         }
     };
@@ -28,7 +36,10 @@ pub async fn stages(s: &AppState, conn: &mut PgConnection, row: &RequestRow) -> 
     Ok(progress(&compiled, &state))
 }
 
-fn progress(compiled: &Arc<CompiledPolicy>, state: &crate::engine::RequestState) -> Vec<StageProgress> {
+fn progress(
+    compiled: &Arc<CompiledPolicy>,
+    state: &crate::engine::RequestState,
+) -> Vec<StageProgress> {
     compiled
         .policy
         .def
@@ -37,12 +48,19 @@ fn progress(compiled: &Arc<CompiledPolicy>, state: &crate::engine::RequestState)
         .map(|def| {
             let st = state.stage(def.stage_order);
             let slots = state.slots(def.stage_order);
-            let tasks: Vec<_> = state.tasks.iter().filter(|t| t.stage_order == def.stage_order).collect();
+            let tasks: Vec<_> = state
+                .tasks
+                .iter()
+                .filter(|t| t.stage_order == def.stage_order)
+                .collect();
             StageProgress {
                 stage_order: def.stage_order,
                 name: def.name.clone(),
                 status: st.map_or("waiting", |s| s.status.as_str()).into(),
-                approvals: slots.iter().filter(|s| s.decision == Some(DecisionAction::Approve)).count(),
+                approvals: slots
+                    .iter()
+                    .filter(|s| s.decision == Some(DecisionAction::Approve))
+                    .count(),
                 approvals_needed: quorum::needed(def.mode, def.mode_value, slots.len()),
                 required_missing: slots
                     .iter()
@@ -50,7 +68,10 @@ fn progress(compiled: &Arc<CompiledPolicy>, state: &crate::engine::RequestState)
                     .map(|s| s.assignee.to_owned())
                     .collect(),
                 open_tasks: tasks.iter().filter(|t| t.status.is_live()).count(),
-                closed_tasks: tasks.iter().filter(|t| !matches!(t.status, TaskStatus::Open | TaskStatus::Claimed)).count(),
+                closed_tasks: tasks
+                    .iter()
+                    .filter(|t| !matches!(t.status, TaskStatus::Open | TaskStatus::Claimed))
+                    .count(),
                 reason: st.and_then(|s| s.reason.clone()),
                 started_at: st.and_then(|s| s.started_at),
                 completed_at: st.and_then(|s| s.completed_at),

@@ -19,7 +19,9 @@ use crate::command::{Command, IdempotencyClaim};
 use crate::domain::RequestStatus;
 use crate::error::{code, ApiError, Result};
 use crate::store::{commands, reads};
-use crate::wire::{CancelIn, CreateRequestIn, CreateRequestOut, EventOut, RequestOut, RequestQuery};
+use crate::wire::{
+    CancelIn, CreateRequestIn, CreateRequestOut, EventOut, RequestOut, RequestQuery,
+};
 use crate::worker::{idempotency_mismatch, validate_create};
 
 /// Namespace of command ids derived from an `Idempotency-Key`.
@@ -29,27 +31,51 @@ const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6177_652d_6964_656d_706f_7
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response; scoped to the calling client")),
     responses((status = 201, body = CreateRequestOut), (status = 202, description = "Accepted; the outcome follows by webhook"),
               (status = 404, description = "AWE-001: no active policy"), (status = 409, description = "AWE-009: key reused with another body")))]
-pub async fn create(State(s): State<Arc<AppState>>, caller: Caller, headers: HeaderMap, body: Body<CreateRequestIn>) -> Result<Response> {
+pub async fn create(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body<CreateRequestIn>,
+) -> Result<Response> {
     let actor = &caller.0;
     validate_create(&body.value)?;
     let claim = match headers.get("idempotency-key") {
         None => None,
         Some(value) => {
-            let key = value.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= 255).ok_or_else(|| {
-                ApiError::invalid(&["header", "Idempotency-Key"], "must be 1 to 255 visible ASCII characters", json!(null))
-            })?;
-            let body_hash = hex::encode(Sha256::digest(serde_json::to_vec(&body.raw).unwrap_or_default()));
-            Some(IdempotencyClaim { client: actor.sub.clone(), key: key.to_owned(), body_hash })
+            let key = value
+                .to_str()
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= 255)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        &["header", "Idempotency-Key"],
+                        "must be 1 to 255 visible ASCII characters",
+                        json!(null),
+                    )
+                })?;
+            let body_hash = hex::encode(Sha256::digest(
+                serde_json::to_vec(&body.raw).unwrap_or_default(),
+            ));
+            Some(IdempotencyClaim {
+                client: actor.sub.clone(),
+                key: key.to_owned(),
+                body_hash,
+            })
         }
     };
     let (command_id, request_id) = match &claim {
         Some(claim) => {
             let mut conn = s.pool.acquire().await.context("database")?;
-            if let Some(stored) = commands::idempotency(&mut conn, &claim.client, &claim.key).await.context("idempotency lookup")? {
+            if let Some(stored) = commands::idempotency(&mut conn, &claim.client, &claim.key)
+                .await
+                .context("idempotency lookup")?
+            {
                 if stored.body_hash != claim.body_hash {
                     return Err(idempotency_mismatch(&claim.key));
                 }
-                let status = StatusCode::from_u16(stored.status_code as u16).unwrap_or(StatusCode::CREATED);
+                let status =
+                    StatusCode::from_u16(stored.status_code as u16).unwrap_or(StatusCode::CREATED);
                 return Ok((status, Json(stored.response)).into_response());
             }
             // The same client, key and body always make the same command:
@@ -64,20 +90,36 @@ pub async fn create(State(s): State<Arc<AppState>>, caller: Caller, headers: Hea
         location: format!("/v1/awe/requests/{request_id}"),
         body: json!({"request_id": request_id, "status": "pending", "current_stage_order": 1, "tasks": []}),
     };
-    let command = Command::RequestCreate { request_id, request: body.value, idempotency: claim };
+    let command = Command::RequestCreate {
+        request_id,
+        request: body.value,
+        idempotency: claim,
+    };
     s.dispatch(command_id, actor, command, pending).await
 }
 
 #[utoipa::path(get, path = "/v1/awe/requests", tag = "requests", params(RequestQuery),
     responses((status = 200, description = "Newest first", body = [RequestOut])))]
-pub async fn search(State(s): State<Arc<AppState>>, caller: Caller, Query(q): Query<RequestQuery>) -> Result<Json<Vec<RequestOut>>> {
+pub async fn search(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<RequestQuery>,
+) -> Result<Json<Vec<RequestOut>>> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid(&["query", "limit"], "must be between 1 and 100", json!(limit)));
+        return Err(ApiError::invalid(
+            &["query", "limit"],
+            "must be between 1 and 100",
+            json!(limit),
+        ));
     }
     if let Some(status) = &q.status {
         if RequestStatus::parse(status).is_none() {
-            return Err(ApiError::invalid(&["query", "status"], "must be one of pending, in_review, approved, rejected, cancelled, expired", json!(status)));
+            return Err(ApiError::invalid(
+                &["query", "status"],
+                "must be one of pending, in_review, approved, rejected, cancelled, expired",
+                json!(status),
+            ));
         }
     }
     // A caller service sees its own requests; viewers and admins see all.
@@ -90,18 +132,26 @@ pub async fn search(State(s): State<Arc<AppState>>, caller: Caller, Query(q): Qu
         limit,
     };
     let mut conn = s.pool.acquire().await.context("database")?;
-    let rows = reads::search_requests(&mut conn, &filter).await.context("searching requests")?;
+    let rows = reads::search_requests(&mut conn, &filter)
+        .await
+        .context("searching requests")?;
     Ok(Json(rows.iter().map(|r| r.out()).collect()))
 }
 
 #[utoipa::path(get, path = "/v1/awe/requests/{request_id}", tag = "requests", params(("request_id" = Uuid, Path)),
     responses((status = 200, body = RequestOut), (status = 404, description = "AWE-003")))]
-pub async fn get(State(s): State<Arc<AppState>>, _caller: Caller, Path(id): Path<Uuid>) -> Result<Json<RequestOut>> {
+pub async fn get(
+    State(s): State<Arc<AppState>>,
+    _caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<RequestOut>> {
     let mut conn = s.pool.acquire().await.context("database")?;
     let row = reads::request(&mut conn, id)
         .await
         .context("reading request")?
-        .ok_or_else(|| ApiError::not_found(code::REQUEST_NOT_FOUND, format!("Request {id} not found")))?;
+        .ok_or_else(|| {
+            ApiError::not_found(code::REQUEST_NOT_FOUND, format!("Request {id} not found"))
+        })?;
     let mut out = row.out();
     out.stages = Some(super::progress::stages(&s, &mut conn, &row).await?);
     Ok(Json(out))
@@ -111,20 +161,49 @@ pub async fn get(State(s): State<Arc<AppState>>, _caller: Caller, Path(id): Path
     params(("request_id" = Uuid, Path)),
     responses((status = 200, body = RequestOut), (status = 403, description = "Neither the creating service nor an admin"),
               (status = 404, description = "AWE-003"), (status = 409, description = "AWE-007: already terminal")))]
-pub async fn cancel(State(s): State<Arc<AppState>>, caller: Caller, Path(id): Path<Uuid>, body: Body<CancelIn>) -> Result<Response> {
+pub async fn cancel(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+    body: Body<CancelIn>,
+) -> Result<Response> {
     if let Some(reason) = &body.value.reason {
         if reason.chars().count() > 1024 {
-            return Err(ApiError::invalid(&["body", "reason"], "must be at most 1024 characters", json!(null)));
+            return Err(ApiError::invalid(
+                &["body", "reason"],
+                "must be at most 1024 characters",
+                json!(null),
+            ));
         }
     }
     let command_id = Uuid::now_v7();
-    let pending = Pending { location: format!("/v1/awe/commands/{command_id}"), body: json!({"command_id": command_id, "status": "accepted"}) };
-    s.dispatch(command_id, &caller.0, Command::RequestCancel { request_id: id, reason: body.value.reason }, pending).await
+    let pending = Pending {
+        location: format!("/v1/awe/commands/{command_id}"),
+        body: json!({"command_id": command_id, "status": "accepted"}),
+    };
+    s.dispatch(
+        command_id,
+        &caller.0,
+        Command::RequestCancel {
+            request_id: id,
+            reason: body.value.reason,
+        },
+        pending,
+    )
+    .await
 }
 
 #[utoipa::path(get, path = "/v1/awe/requests/{request_id}/events", tag = "requests", params(("request_id" = Uuid, Path)),
     responses((status = 200, description = "Oldest first; [] for an unknown request", body = [EventOut])))]
-pub async fn events(State(s): State<Arc<AppState>>, _caller: Caller, Path(id): Path<Uuid>) -> Result<Json<Vec<EventOut>>> {
+pub async fn events(
+    State(s): State<Arc<AppState>>,
+    _caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Vec<EventOut>>> {
     let mut conn = s.pool.acquire().await.context("database")?;
-    Ok(Json(reads::events(&mut conn, id).await.context("reading events")?))
+    Ok(Json(
+        reads::events(&mut conn, id)
+            .await
+            .context("reading events")?,
+    ))
 }

@@ -44,7 +44,9 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 /// `true` when the error is a unique-constraint violation of `constraint`.
 pub fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
     match err {
-        sqlx::Error::Database(db) => db.is_unique_violation() && db.constraint() == Some(constraint),
+        sqlx::Error::Database(db) => {
+            db.is_unique_violation() && db.constraint() == Some(constraint)
+        }
         _ => false,
     }
 }

@@ -118,15 +118,22 @@ pub async fn insert(conn: &mut PgConnection, r: &RequestRow) -> sqlx::Result<()>
 
 /// Locks the request row: the engine's unit of serialisation.
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RequestRow>> {
-    sqlx::query_as!(RequestRow, "SELECT * FROM approval_request WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(&mut *conn)
-        .await
+    sqlx::query_as!(
+        RequestRow,
+        "SELECT * FROM approval_request WHERE id = $1 FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await
 }
 
 pub async fn request_of_task(conn: &mut PgConnection, task_id: Uuid) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar!("SELECT request_id FROM approval_task WHERE id = $1", task_id)
-        .fetch_optional(&mut *conn)
-        .await
+    sqlx::query_scalar!(
+        "SELECT request_id FROM approval_task WHERE id = $1",
+        task_id
+    )
+    .fetch_optional(&mut *conn)
+    .await
 }
 
 pub async fn update(conn: &mut PgConnection, r: &RequestRow) -> sqlx::Result<()> {
@@ -163,10 +170,13 @@ pub async fn load_state(conn: &mut PgConnection, r: &RequestRow) -> anyhow::Resu
     )
     .fetch_all(&mut *conn)
     .await?;
-    let last_seq = sqlx::query_scalar!("SELECT max(seq) FROM approval_event WHERE request_id = $1", r.id)
-        .fetch_one(&mut *conn)
-        .await?
-        .unwrap_or(0);
+    let last_seq = sqlx::query_scalar!(
+        "SELECT max(seq) FROM approval_event WHERE request_id = $1",
+        r.id
+    )
+    .fetch_one(&mut *conn)
+    .await?
+    .unwrap_or(0);
     let mut state_tasks = Vec::with_capacity(tasks.len());
     for t in tasks {
         state_tasks.push(Task {
@@ -175,7 +185,11 @@ pub async fn load_state(conn: &mut PgConnection, r: &RequestRow) -> anyhow::Resu
             stage_order: t.stage_order,
             assignee: t.assignee,
             assignee_name: t.assignee_name,
-            kind: if t.kind == "observer" { RuleKind::Observer } else { RuleKind::Approver },
+            kind: if t.kind == "observer" {
+                RuleKind::Observer
+            } else {
+                RuleKind::Approver
+            },
             required: t.required,
             delegated_from: t.delegated_from,
             reassigned_from: t.reassigned_from,
@@ -214,10 +228,17 @@ pub async fn load_state(conn: &mut PgConnection, r: &RequestRow) -> anyhow::Resu
     })
 }
 
-pub async fn save_stages(conn: &mut PgConnection, request_id: Uuid, stages: &[StageState]) -> sqlx::Result<()> {
+pub async fn save_stages(
+    conn: &mut PgConnection,
+    request_id: Uuid,
+    stages: &[StageState],
+) -> sqlx::Result<()> {
     let orders: Vec<i32> = stages.iter().map(|s| s.stage_order).collect();
     let ids: Vec<Uuid> = stages.iter().map(|s| s.stage_id).collect();
-    let statuses: Vec<String> = stages.iter().map(|s| s.status.as_str().to_owned()).collect();
+    let statuses: Vec<String> = stages
+        .iter()
+        .map(|s| s.status.as_str().to_owned())
+        .collect();
     let reasons: Vec<Option<String>> = stages.iter().map(|s| s.reason.clone()).collect();
     let started: Vec<Option<DateTime<Utc>>> = stages.iter().map(|s| s.started_at).collect();
     let completed: Vec<Option<DateTime<Utc>>> = stages.iter().map(|s| s.completed_at).collect();
@@ -315,7 +336,11 @@ pub async fn update_tasks(conn: &mut PgConnection, tasks: &[&Task]) -> sqlx::Res
     Ok(())
 }
 
-pub async fn insert_decision(conn: &mut PgConnection, request_id: Uuid, d: &NewDecision) -> sqlx::Result<()> {
+pub async fn insert_decision(
+    conn: &mut PgConnection,
+    request_id: Uuid,
+    d: &NewDecision,
+) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO approval_decision (id, request_id, task_id, stage_order, actor, actor_name, action, comment,
                                         attachments_ref, created_at)
@@ -337,7 +362,11 @@ pub async fn insert_decision(conn: &mut PgConnection, request_id: Uuid, d: &NewD
 }
 
 /// Appends events to the timeline (the outbox), unpublished.
-pub async fn insert_events(conn: &mut PgConnection, request_id: Uuid, events: &[NewEvent]) -> sqlx::Result<Vec<StoredEvent>> {
+pub async fn insert_events(
+    conn: &mut PgConnection,
+    request_id: Uuid,
+    events: &[NewEvent],
+) -> sqlx::Result<Vec<StoredEvent>> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
@@ -383,7 +412,11 @@ pub async fn mark_published(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Resu
 }
 
 /// Events a crash may have left unpublished, oldest first.
-pub async fn unpublished(conn: &mut PgConnection, older_than: DateTime<Utc>, limit: i64) -> sqlx::Result<Vec<StoredEvent>> {
+pub async fn unpublished(
+    conn: &mut PgConnection,
+    older_than: DateTime<Utc>,
+    limit: i64,
+) -> sqlx::Result<Vec<StoredEvent>> {
     let rows = sqlx::query!(
         "SELECT id, request_id, seq, event_type, payload, created_at FROM approval_event
          WHERE published_at IS NULL AND created_at < $1 ORDER BY created_at, request_id, seq LIMIT $2",

@@ -30,36 +30,82 @@ pub struct Applied {
 
 impl Applied {
     fn answer(status: StatusCode, body: impl serde::Serialize) -> Self {
-        Self { outcome: Outcome::ok(status, body), events: Vec::new() }
+        Self {
+            outcome: Outcome::ok(status, body),
+            events: Vec::new(),
+        }
     }
 }
 
 impl Engine {
-    pub(super) async fn apply(&self, conn: &mut PgConnection, env: &Envelope, now: DateTime<Utc>) -> Result<Applied> {
+    pub(super) async fn apply(
+        &self,
+        conn: &mut PgConnection,
+        env: &Envelope,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
         let actor = &env.actor;
         let mut ids = Ids::new(env.id);
         match &env.command {
-            Command::PolicyCreate { policy } => self.policy_create(conn, policy, actor, &mut ids, now).await,
+            Command::PolicyCreate { policy } => {
+                self.policy_create(conn, policy, actor, &mut ids, now).await
+            }
             Command::PolicyAddVersion { policy_key, policy } => {
-                self.policy_add_version(conn, policy_key, policy, actor, &mut ids, now).await
+                self.policy_add_version(conn, policy_key, policy, actor, &mut ids, now)
+                    .await
             }
-            Command::PolicyUpdate { policy_key, version, policy } => {
-                self.policy_update(conn, policy_key, *version, policy, actor, &mut ids, now).await
+            Command::PolicyUpdate {
+                policy_key,
+                version,
+                policy,
+            } => {
+                self.policy_update(conn, policy_key, *version, policy, actor, &mut ids, now)
+                    .await
             }
-            Command::PolicyActivate { policy_key, version } => {
-                self.policy_activate(conn, policy_key, *version, actor, &mut ids, now).await
+            Command::PolicyActivate {
+                policy_key,
+                version,
+            } => {
+                self.policy_activate(conn, policy_key, *version, actor, &mut ids, now)
+                    .await
             }
-            Command::PolicyDeactivate { policy_key, version } => {
-                self.policy_deactivate(conn, policy_key, *version, actor, &mut ids, now).await
+            Command::PolicyDeactivate {
+                policy_key,
+                version,
+            } => {
+                self.policy_deactivate(conn, policy_key, *version, actor, &mut ids, now)
+                    .await
             }
-            Command::RequestCreate { request_id, request, idempotency } => {
-                self.request_create(conn, env.id, *request_id, request, idempotency.as_ref(), actor, now).await
+            Command::RequestCreate {
+                request_id,
+                request,
+                idempotency,
+            } => {
+                self.request_create(
+                    conn,
+                    env.id,
+                    *request_id,
+                    request,
+                    idempotency.as_ref(),
+                    actor,
+                    now,
+                )
+                .await
             }
             Command::RequestCancel { request_id, reason } => {
-                self.request_cancel(conn, env.id, *request_id, reason.clone(), actor, now).await
+                self.request_cancel(conn, env.id, *request_id, reason.clone(), actor, now)
+                    .await
             }
-            Command::TaskClaim { task_id } => self.task_claim(conn, env.id, *task_id, actor, now).await,
-            Command::TaskDecide { task_id, decision_id, action, comment, attachments_ref } => {
+            Command::TaskClaim { task_id } => {
+                self.task_claim(conn, env.id, *task_id, actor, now).await
+            }
+            Command::TaskDecide {
+                task_id,
+                decision_id,
+                action,
+                comment,
+                attachments_ref,
+            } => {
                 let input = DecisionInput {
                     task_id: *task_id,
                     decision_id: *decision_id,
@@ -74,46 +120,107 @@ impl Engine {
 
     // ------------------------------------------------------------ policies
 
-    async fn policy_create(&self, conn: &mut PgConnection, doc: &PolicyIn, actor: &Actor, ids: &mut Ids, now: DateTime<Utc>) -> Result<Applied> {
+    async fn policy_create(
+        &self,
+        conn: &mut PgConnection,
+        doc: &PolicyIn,
+        actor: &Actor,
+        ids: &mut Ids,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
         require_admin(actor)?;
         let def = doc.parse(ids).map_err(ApiError::bad_policy)?;
-        if policies::max_version(conn, &def.policy_key).await.context("policy lookup")?.is_some() {
+        if policies::max_version(conn, &def.policy_key)
+            .await
+            .context("policy lookup")?
+            .is_some()
+        {
             return Err(policy_exists(&def.policy_key));
         }
-        let id = ids.next();
+        let id = ids.next_id();
         if let Err(err) = policies::insert(conn, id, &def, 1, &actor.sub, now).await {
-            return Err(if is_unique_violation(&err, "policy_policy_key_version_key") {
-                policy_exists(&def.policy_key)
-            } else {
-                ApiError::Internal(err.into())
-            });
+            return Err(
+                if is_unique_violation(&err, "policy_policy_key_version_key") {
+                    policy_exists(&def.policy_key)
+                } else {
+                    ApiError::Internal(err.into())
+                },
+            );
         }
         let out = self.policy(conn, &def.policy_key, 1).await?.out();
-        self.audit(conn, ids, actor, "policy.create", &out.policy_key, out.version, None, Some(json!(out)), format!("Created {} v1", out.policy_key)).await?;
+        self.audit(
+            conn,
+            ids,
+            actor,
+            "policy.create",
+            &out.policy_key,
+            out.version,
+            None,
+            Some(json!(out)),
+            format!("Created {} v1", out.policy_key),
+        )
+        .await?;
         Ok(Applied::answer(StatusCode::CREATED, out))
     }
 
-    async fn policy_add_version(&self, conn: &mut PgConnection, key: &str, doc: &PolicyIn, actor: &Actor, ids: &mut Ids, now: DateTime<Utc>) -> Result<Applied> {
+    async fn policy_add_version(
+        &self,
+        conn: &mut PgConnection,
+        key: &str,
+        doc: &PolicyIn,
+        actor: &Actor,
+        ids: &mut Ids,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
         require_admin(actor)?;
         same_key(key, doc)?;
         let def = doc.parse(ids).map_err(ApiError::bad_policy)?;
-        let versions = policies::lock_key(conn, key).await.context("locking policy versions")?;
+        let versions = policies::lock_key(conn, key)
+            .await
+            .context("locking policy versions")?;
         let Some(newest) = versions.first() else {
-            return Err(ApiError::not_found(code::POLICY_NOT_FOUND, format!("Policy '{key}' not found")));
+            return Err(ApiError::not_found(
+                code::POLICY_NOT_FOUND,
+                format!("Policy '{key}' not found"),
+            ));
         };
         let version = newest.version + 1;
-        policies::insert(conn, ids.next(), &def, version, &actor.sub, now).await.context("inserting version")?;
+        policies::insert(conn, ids.next_id(), &def, version, &actor.sub, now)
+            .await
+            .context("inserting version")?;
         let out = self.policy(conn, key, version).await?.out();
-        self.audit(conn, ids, actor, "policy.add_version", key, version, None, Some(json!(out)), format!("Added {key} v{version}")).await?;
+        self.audit(
+            conn,
+            ids,
+            actor,
+            "policy.add_version",
+            key,
+            version,
+            None,
+            Some(json!(out)),
+            format!("Added {key} v{version}"),
+        )
+        .await?;
         Ok(Applied::answer(StatusCode::CREATED, out))
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn policy_update(&self, conn: &mut PgConnection, key: &str, version: i32, doc: &PolicyIn, actor: &Actor, ids: &mut Ids, now: DateTime<Utc>) -> Result<Applied> {
+    async fn policy_update(
+        &self,
+        conn: &mut PgConnection,
+        key: &str,
+        version: i32,
+        doc: &PolicyIn,
+        actor: &Actor,
+        ids: &mut Ids,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
         require_admin(actor)?;
         same_key(key, doc)?;
         let def = doc.parse(ids).map_err(ApiError::bad_policy)?;
-        policies::lock_key(conn, key).await.context("locking policy versions")?;
+        policies::lock_key(conn, key)
+            .await
+            .context("locking policy versions")?;
         let before = self.policy(conn, key, version).await?;
         if before.row.status() != PolicyStatus::Draft {
             return Err(ApiError::conflict(
@@ -121,53 +228,139 @@ impl Engine {
                 format!("{key} v{version} is {}; only a draft can be edited. Add a new version with PUT /policies/{key}", before.row.status),
             ));
         }
-        policies::replace_draft(conn, before.row.id, &def, &actor.sub, now).await.context("replacing draft")?;
+        policies::replace_draft(conn, before.row.id, &def, &actor.sub, now)
+            .await
+            .context("replacing draft")?;
         let after = self.policy(conn, key, version).await?.out();
-        self.audit(conn, ids, actor, "policy.update", key, version, Some(json!(before.out())), Some(json!(after)), format!("Updated {key} v{version}")).await?;
+        self.audit(
+            conn,
+            ids,
+            actor,
+            "policy.update",
+            key,
+            version,
+            Some(json!(before.out())),
+            Some(json!(after)),
+            format!("Updated {key} v{version}"),
+        )
+        .await?;
         Ok(Applied::answer(StatusCode::OK, after))
     }
 
-    async fn policy_activate(&self, conn: &mut PgConnection, key: &str, version: i32, actor: &Actor, ids: &mut Ids, now: DateTime<Utc>) -> Result<Applied> {
+    async fn policy_activate(
+        &self,
+        conn: &mut PgConnection,
+        key: &str,
+        version: i32,
+        actor: &Actor,
+        ids: &mut Ids,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
         require_admin(actor)?;
-        let versions = policies::lock_key(conn, key).await.context("locking policy versions")?;
-        let target = versions.iter().find(|v| v.version == version).ok_or_else(|| version_not_found(key, version))?;
+        let versions = policies::lock_key(conn, key)
+            .await
+            .context("locking policy versions")?;
+        let target = versions
+            .iter()
+            .find(|v| v.version == version)
+            .ok_or_else(|| version_not_found(key, version))?;
         let prior = versions.iter().find(|v| v.status() == PolicyStatus::Active);
         // Refuse to activate what the engine could not run.
         let candidate = policies::load(conn, target.clone()).await?;
-        CompiledPolicy::compile(candidate).map_err(|e| ApiError::bad_request(code::BAD_POLICY, format!("cannot activate: {e}")))?;
+        CompiledPolicy::compile(candidate).map_err(|e| {
+            ApiError::bad_request(code::BAD_POLICY, format!("cannot activate: {e}"))
+        })?;
         let before = prior.map(|p| json!({"status": p.status, "version": p.version}));
         if let Some(prior) = prior.filter(|p| p.id != target.id) {
-            policies::set_status(conn, prior.id, PolicyStatus::Archived, now).await.context("archiving")?;
+            policies::set_status(conn, prior.id, PolicyStatus::Archived, now)
+                .await
+                .context("archiving")?;
         }
         if target.status() != PolicyStatus::Active {
-            policies::set_status(conn, target.id, PolicyStatus::Active, now).await.context("activating")?;
+            policies::set_status(conn, target.id, PolicyStatus::Active, now)
+                .await
+                .context("activating")?;
         }
         let out = self.policy(conn, key, version).await?.out();
         let after = json!({"status": "active", "version": version});
-        self.audit(conn, ids, actor, "policy.activate", key, version, before, Some(after), format!("Activated {key} v{version}")).await?;
+        self.audit(
+            conn,
+            ids,
+            actor,
+            "policy.activate",
+            key,
+            version,
+            before,
+            Some(after),
+            format!("Activated {key} v{version}"),
+        )
+        .await?;
         Ok(Applied::answer(StatusCode::OK, out))
     }
 
-    async fn policy_deactivate(&self, conn: &mut PgConnection, key: &str, version: i32, actor: &Actor, ids: &mut Ids, now: DateTime<Utc>) -> Result<Applied> {
+    async fn policy_deactivate(
+        &self,
+        conn: &mut PgConnection,
+        key: &str,
+        version: i32,
+        actor: &Actor,
+        ids: &mut Ids,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
         require_admin(actor)?;
-        let versions = policies::lock_key(conn, key).await.context("locking policy versions")?;
-        let target = versions.iter().find(|v| v.version == version).ok_or_else(|| version_not_found(key, version))?;
+        let versions = policies::lock_key(conn, key)
+            .await
+            .context("locking policy versions")?;
+        let target = versions
+            .iter()
+            .find(|v| v.version == version)
+            .ok_or_else(|| version_not_found(key, version))?;
         if target.status() != PolicyStatus::Active {
-            return Err(ApiError::conflict(code::INVALID_STATE, format!("{key} v{version} is {}, not active", target.status)));
+            return Err(ApiError::conflict(
+                code::INVALID_STATE,
+                format!("{key} v{version} is {}, not active", target.status),
+            ));
         }
-        policies::set_status(conn, target.id, PolicyStatus::Archived, now).await.context("archiving")?;
+        policies::set_status(conn, target.id, PolicyStatus::Archived, now)
+            .await
+            .context("archiving")?;
         let out = self.policy(conn, key, version).await?.out();
-        self.audit(conn, ids, actor, "policy.deactivate", key, version, Some(json!({"status": "active"})), Some(json!({"status": "archived"})), format!("Deactivated {key} v{version}")).await?;
+        self.audit(
+            conn,
+            ids,
+            actor,
+            "policy.deactivate",
+            key,
+            version,
+            Some(json!({"status": "active"})),
+            Some(json!({"status": "archived"})),
+            format!("Deactivated {key} v{version}"),
+        )
+        .await?;
         Ok(Applied::answer(StatusCode::OK, out))
     }
 
     async fn policy(&self, conn: &mut PgConnection, key: &str, version: i32) -> Result<Policy> {
-        let row = policies::row(conn, key, version).await.context("policy lookup")?.ok_or_else(|| version_not_found(key, version))?;
+        let row = policies::row(conn, key, version)
+            .await
+            .context("policy lookup")?
+            .ok_or_else(|| version_not_found(key, version))?;
         Ok(policies::load(conn, row).await?)
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn audit(&self, conn: &mut PgConnection, ids: &mut Ids, actor: &Actor, action: &str, key: &str, version: i32, before: Option<Value>, after: Option<Value>, summary: String) -> Result<()> {
+    async fn audit(
+        &self,
+        conn: &mut PgConnection,
+        ids: &mut Ids,
+        actor: &Actor,
+        action: &str,
+        key: &str,
+        version: i32,
+        before: Option<Value>,
+        after: Option<Value>,
+        summary: String,
+    ) -> Result<()> {
         let entry = AuditEntry {
             actor,
             action,
@@ -178,7 +371,9 @@ impl Engine {
             after,
             metadata: None,
         };
-        audit::record(conn, ids.next(), entry).await.context("writing audit row")?;
+        audit::record(conn, ids.next_id(), entry)
+            .await
+            .context("writing audit row")?;
         Ok(())
     }
 
@@ -196,7 +391,10 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Applied> {
         if let Some(claim) = idempotency {
-            if let Some(stored) = commands::idempotency(conn, &claim.client, &claim.key).await.context("idempotency lookup")? {
+            if let Some(stored) = commands::idempotency(conn, &claim.client, &claim.key)
+                .await
+                .context("idempotency lookup")?
+            {
                 return replay(stored, claim);
             }
         }
@@ -204,7 +402,12 @@ impl Engine {
         let row = policies::active_row(conn, &input.policy_key)
             .await
             .context("active policy lookup")?
-            .ok_or_else(|| ApiError::not_found(code::POLICY_NOT_FOUND, format!("No active policy for '{}'", input.policy_key)))?;
+            .ok_or_else(|| {
+                ApiError::not_found(
+                    code::POLICY_NOT_FOUND,
+                    format!("No active policy for '{}'", input.policy_key),
+                )
+            })?;
         let compiled = self.compiled_policy(conn, row).await?;
         let policy = &compiled.policy;
         let mut req = RequestRow {
@@ -215,7 +418,11 @@ impl Engine {
             artifact_type: input.artifact_type.clone(),
             artifact_id: input.artifact_id.clone(),
             source_service: actor.sub.clone(),
-            requester: input.requester.clone().filter(|r| !r.trim().is_empty()).unwrap_or_else(|| actor.sub.clone()),
+            requester: input
+                .requester
+                .clone()
+                .filter(|r| !r.trim().is_empty())
+                .unwrap_or_else(|| actor.sub.clone()),
             context: input.context.clone(),
             status: "pending".into(),
             current_stage_order: 1,
@@ -237,7 +444,9 @@ impl Engine {
         let step = machine.start(&mut state, &actor.sub);
         let step = settle(&mut machine, &compiled, &mut state, &req.context, step)?;
         req.absorb(&state, now);
-        requests::insert(conn, &req).await.context("inserting request")?;
+        requests::insert(conn, &req)
+            .await
+            .context("inserting request")?;
         let events = self.persist(conn, &req, &state, &step, true).await?;
         let out = CreateRequestOut {
             request_id: req.id,
@@ -253,21 +462,41 @@ impl Engine {
         let outcome = Outcome::ok(StatusCode::CREATED, &out);
         if let Some(claim) = idempotency {
             let body = serde_json::to_value(&out).context("serialising response")?;
-            commands::insert_idempotency(conn, &claim.client, &claim.key, &claim.body_hash, req.id, 201, &body)
-                .await
-                .context("recording Idempotency-Key")?;
+            commands::insert_idempotency(
+                conn,
+                &claim.client,
+                &claim.key,
+                &claim.body_hash,
+                req.id,
+                201,
+                &body,
+            )
+            .await
+            .context("recording Idempotency-Key")?;
         }
         Ok(Applied { outcome, events })
     }
 
-    async fn request_cancel(&self, conn: &mut PgConnection, command_id: Uuid, request_id: Uuid, reason: Option<String>, actor: &Actor, now: DateTime<Utc>) -> Result<Applied> {
+    async fn request_cancel(
+        &self,
+        conn: &mut PgConnection,
+        command_id: Uuid,
+        request_id: Uuid,
+        reason: Option<String>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
         let (mut req, compiled, mut state) = self.locked(conn, request_id).await?;
         if !(actor.is_admin() || actor.sub == req.source_service) {
-            return Err(ApiError::forbidden("Only the service that created the request or an AWE_ADMIN may cancel it"));
+            return Err(ApiError::forbidden(
+                "Only the service that created the request or an AWE_ADMIN may cancel it",
+            ));
         }
         let prior = req.status.clone();
         let mut machine = Machine::new(&compiled.policy.def, now, command_id);
-        let step = machine.cancel(&mut state, &actor.sub, reason.clone()).map_err(refusal)?;
+        let step = machine
+            .cancel(&mut state, &actor.sub, reason.clone())
+            .map_err(refusal)?;
         req.absorb(&state, now);
         let events = self.persist(conn, &req, &state, &step, false).await?;
         let entry = AuditEntry {
@@ -280,11 +509,23 @@ impl Engine {
             after: Some(json!({"status": "cancelled"})),
             metadata: Some(json!({"reason": reason, "artifact_id": req.artifact_id})),
         };
-        audit::record(conn, machine.ids.next(), entry).await.context("writing audit row")?;
-        Ok(Applied { outcome: Outcome::ok(StatusCode::OK, req.out()), events })
+        audit::record(conn, machine.ids.next_id(), entry)
+            .await
+            .context("writing audit row")?;
+        Ok(Applied {
+            outcome: Outcome::ok(StatusCode::OK, req.out()),
+            events,
+        })
     }
 
-    async fn task_claim(&self, conn: &mut PgConnection, command_id: Uuid, task_id: Uuid, actor: &Actor, now: DateTime<Utc>) -> Result<Applied> {
+    async fn task_claim(
+        &self,
+        conn: &mut PgConnection,
+        command_id: Uuid,
+        task_id: Uuid,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
         let request_id = self.request_of_task(conn, task_id).await?;
         let (req, compiled, mut state) = self.locked(conn, request_id).await?;
         let mut machine = Machine::new(&compiled.policy.def, now, command_id);
@@ -294,7 +535,14 @@ impl Engine {
         Ok(Applied::answer(StatusCode::OK, task_out(task, req.id)))
     }
 
-    async fn task_decide(&self, conn: &mut PgConnection, command_id: Uuid, input: DecisionInput, actor: &Actor, now: DateTime<Utc>) -> Result<Applied> {
+    async fn task_decide(
+        &self,
+        conn: &mut PgConnection,
+        command_id: Uuid,
+        input: DecisionInput,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
         let request_id = self.request_of_task(conn, input.task_id).await?;
         let (mut req, compiled, mut state) = self.locked(conn, request_id).await?;
         let mut machine = Machine::new(&compiled.policy.def, now, command_id);
@@ -302,7 +550,10 @@ impl Engine {
         let step = settle(&mut machine, &compiled, &mut state, &req.context, step)?;
         req.absorb(&state, now);
         let events = self.persist(conn, &req, &state, &step, false).await?;
-        let d = step.decision.as_ref().context("a decision step records its decision")?;
+        let d = step
+            .decision
+            .as_ref()
+            .context("a decision step records its decision")?;
         let out = DecisionOut {
             id: d.id,
             request_id: req.id,
@@ -314,26 +565,40 @@ impl Engine {
             attachments_ref: d.attachments_ref.clone(),
             created_at: d.created_at,
         };
-        Ok(Applied { outcome: Outcome::ok(StatusCode::CREATED, out), events })
+        Ok(Applied {
+            outcome: Outcome::ok(StatusCode::CREATED, out),
+            events,
+        })
     }
 
     async fn request_of_task(&self, conn: &mut PgConnection, task_id: Uuid) -> Result<Uuid> {
         requests::request_of_task(conn, task_id)
             .await
             .context("task lookup")?
-            .ok_or_else(|| ApiError::not_found(code::TASK_NOT_FOUND, format!("Task {task_id} not found")))
+            .ok_or_else(|| {
+                ApiError::not_found(code::TASK_NOT_FOUND, format!("Task {task_id} not found"))
+            })
     }
 
     /// Locks a request and loads its pinned policy and state.
-    async fn locked(&self, conn: &mut PgConnection, id: Uuid) -> Result<(RequestRow, Arc<CompiledPolicy>, RequestState)> {
+    async fn locked(
+        &self,
+        conn: &mut PgConnection,
+        id: Uuid,
+    ) -> Result<(RequestRow, Arc<CompiledPolicy>, RequestState)> {
         let req = requests::lock(conn, id)
             .await
             .context("locking request")?
-            .ok_or_else(|| ApiError::not_found(code::REQUEST_NOT_FOUND, format!("Request {id} not found")))?;
+            .ok_or_else(|| {
+                ApiError::not_found(code::REQUEST_NOT_FOUND, format!("Request {id} not found"))
+            })?;
         let compiled = match self.policies.get(req.policy_id) {
             Some(c) => c,
             None => {
-                let row = policies::row_by_id(conn, req.policy_id).await.context("pinned policy")?.context("pinned policy is missing")?;
+                let row = policies::row_by_id(conn, req.policy_id)
+                    .await
+                    .context("pinned policy")?
+                    .context("pinned policy is missing")?;
                 self.compiled_policy(conn, row).await?
             }
         };
@@ -341,43 +606,88 @@ impl Engine {
         Ok((req, compiled, state))
     }
 
-    async fn compiled_policy(&self, conn: &mut PgConnection, row: policies::PolicyRow) -> Result<Arc<CompiledPolicy>> {
+    async fn compiled_policy(
+        &self,
+        conn: &mut PgConnection,
+        row: policies::PolicyRow,
+    ) -> Result<Arc<CompiledPolicy>> {
         if let Some(c) = self.policies.get(row.id) {
             return Ok(c);
         }
         let policy = policies::load(conn, row).await?;
-        let compiled = CompiledPolicy::compile(policy).map_err(|e| anyhow::anyhow!("stored policy does not compile: {e}"))?;
+        let compiled = CompiledPolicy::compile(policy)
+            .map_err(|e| anyhow::anyhow!("stored policy does not compile: {e}"))?;
         Ok(self.policies.insert(compiled))
     }
 
     /// Writes what a step did: request row, stage states, tasks, decision, events.
-    async fn persist(&self, conn: &mut PgConnection, req: &RequestRow, state: &RequestState, step: &Step, new_request: bool) -> Result<Vec<StoredEvent>> {
+    async fn persist(
+        &self,
+        conn: &mut PgConnection,
+        req: &RequestRow,
+        state: &RequestState,
+        step: &Step,
+        new_request: bool,
+    ) -> Result<Vec<StoredEvent>> {
         if !new_request {
-            requests::update(conn, req).await.context("updating request")?;
+            requests::update(conn, req)
+                .await
+                .context("updating request")?;
         }
         if new_request || !step.events.is_empty() {
-            requests::save_stages(conn, req.id, &state.stages).await.context("saving stage states")?;
+            requests::save_stages(conn, req.id, &state.stages)
+                .await
+                .context("saving stage states")?;
         }
-        let created: Vec<_> = state.tasks.iter().filter(|t| step.created_tasks.contains(&t.id)).collect();
-        let search_text = format!("{} {} {}", req.artifact_type, req.artifact_id, req.policy_key);
-        requests::insert_tasks(conn, req.id, &created, &search_text).await.context("inserting tasks")?;
+        let created: Vec<_> = state
+            .tasks
+            .iter()
+            .filter(|t| step.created_tasks.contains(&t.id))
+            .collect();
+        let search_text = format!(
+            "{} {} {}",
+            req.artifact_type, req.artifact_id, req.policy_key
+        );
+        requests::insert_tasks(conn, req.id, &created, &search_text)
+            .await
+            .context("inserting tasks")?;
         if let Some(d) = &step.decision {
-            requests::insert_decision(conn, req.id, d).await.context("inserting decision")?;
+            requests::insert_decision(conn, req.id, d)
+                .await
+                .context("inserting decision")?;
         }
-        let updated: Vec<_> = state.tasks.iter().filter(|t| step.updated_tasks.contains(&t.id)).collect();
-        requests::update_tasks(conn, &updated).await.context("updating tasks")?;
-        Ok(requests::insert_events(conn, req.id, &step.events).await.context("appending events")?)
+        let updated: Vec<_> = state
+            .tasks
+            .iter()
+            .filter(|t| step.updated_tasks.contains(&t.id))
+            .collect();
+        requests::update_tasks(conn, &updated)
+            .await
+            .context("updating tasks")?;
+        Ok(requests::insert_events(conn, req.id, &step.events)
+            .await
+            .context("appending events")?)
     }
 }
 
 /// Resolves inline whatever stages the machine asks for, until it asks for none.
-fn settle(machine: &mut Machine<'_>, compiled: &CompiledPolicy, state: &mut RequestState, context: &Value, mut step: Step) -> Result<Step> {
+fn settle(
+    machine: &mut Machine<'_>,
+    compiled: &CompiledPolicy,
+    state: &mut RequestState,
+    context: &Value,
+    mut step: Step,
+) -> Result<Step> {
     // Every round starts at least one stage or ends the request; bounded by the stage count.
     for _ in 0..=compiled.policy.def.stages.len() {
         if step.resolve.is_empty() {
             return Ok(step);
         }
-        let results = step.resolve.iter().map(|order| (*order, compiled.resolve_stage(*order, context))).collect();
+        let results = step
+            .resolve
+            .iter()
+            .map(|order| (*order, compiled.resolve_stage(*order, context)))
+            .collect();
         let next = machine.resolved(state, results).map_err(refusal)?;
         step.resolve.clear();
         step.absorb(next);
@@ -388,10 +698,13 @@ fn settle(machine: &mut Machine<'_>, compiled: &CompiledPolicy, state: &mut Requ
 fn refusal(r: Refusal) -> ApiError {
     match r {
         Refusal::TaskNotFound(_) => ApiError::not_found(code::TASK_NOT_FOUND, r.to_string()),
-        Refusal::NotAssignee => ApiError::awe(StatusCode::FORBIDDEN, code::FORBIDDEN, r.to_string()),
-        Refusal::TaskNotOpen(_) | Refusal::TaskClosed(_) | Refusal::RequestTerminal(_) | Refusal::StageNotResolving(_) => {
-            ApiError::conflict(code::INVALID_STATE, r.to_string())
+        Refusal::NotAssignee => {
+            ApiError::awe(StatusCode::FORBIDDEN, code::FORBIDDEN, r.to_string())
         }
+        Refusal::TaskNotOpen(_)
+        | Refusal::TaskClosed(_)
+        | Refusal::RequestTerminal(_)
+        | Refusal::StageNotResolving(_) => ApiError::conflict(code::INVALID_STATE, r.to_string()),
     }
 }
 
@@ -424,17 +737,26 @@ fn same_key(key: &str, doc: &PolicyIn) -> Result<()> {
     } else {
         Err(ApiError::bad_request(
             code::BAD_POLICY,
-            format!("policy_key: the body names '{}' but the path names '{key}'", doc.policy_key),
+            format!(
+                "policy_key: the body names '{}' but the path names '{key}'",
+                doc.policy_key
+            ),
         ))
     }
 }
 
 fn policy_exists(key: &str) -> ApiError {
-    ApiError::conflict(code::POLICY_CONFLICT, format!("Policy '{key}' already exists; add a version with PUT /policies/{key}"))
+    ApiError::conflict(
+        code::POLICY_CONFLICT,
+        format!("Policy '{key}' already exists; add a version with PUT /policies/{key}"),
+    )
 }
 
 fn version_not_found(key: &str, version: i32) -> ApiError {
-    ApiError::not_found(code::POLICY_NOT_FOUND, format!("Policy '{key}' version {version} not found"))
+    ApiError::not_found(
+        code::POLICY_NOT_FOUND,
+        format!("Policy '{key}' version {version} not found"),
+    )
 }
 
 pub const MAX_ID_LEN: usize = 255;
@@ -444,7 +766,11 @@ pub const MAX_URL_LEN: usize = 2048;
 pub fn validate_create(input: &CreateRequestIn) -> Result<()> {
     let text = |field: &str, value: &str| -> Result<()> {
         if value.trim().is_empty() || value.chars().count() > MAX_ID_LEN {
-            return Err(ApiError::invalid(&["body", field], format!("must be 1 to {MAX_ID_LEN} characters"), json!(value)));
+            return Err(ApiError::invalid(
+                &["body", field],
+                format!("must be 1 to {MAX_ID_LEN} characters"),
+                json!(value),
+            ));
         }
         Ok(())
     };
@@ -453,16 +779,30 @@ pub fn validate_create(input: &CreateRequestIn) -> Result<()> {
     text("artifact_id", &input.artifact_id)?;
     if let Some(r) = &input.requester {
         if r.chars().count() > MAX_ID_LEN {
-            return Err(ApiError::invalid(&["body", "requester"], format!("must be at most {MAX_ID_LEN} characters"), json!(r)));
+            return Err(ApiError::invalid(
+                &["body", "requester"],
+                format!("must be at most {MAX_ID_LEN} characters"),
+                json!(r),
+            ));
         }
     }
     if !input.context.is_object() {
-        return Err(ApiError::invalid(&["body", "context"], "must be a JSON object", input.context.clone()));
+        return Err(ApiError::invalid(
+            &["body", "context"],
+            "must be a JSON object",
+            input.context.clone(),
+        ));
     }
     if let Some(url) = &input.callback_url {
-        let ok = (url.starts_with("http://") || url.starts_with("https://")) && url.len() <= MAX_URL_LEN && !url.contains(char::is_whitespace);
+        let ok = (url.starts_with("http://") || url.starts_with("https://"))
+            && url.len() <= MAX_URL_LEN
+            && !url.contains(char::is_whitespace);
         if !ok {
-            return Err(ApiError::invalid(&["body", "callback_url"], "must be an http:// or https:// URL of at most 2048 characters", json!(url)));
+            return Err(ApiError::invalid(
+                &["body", "callback_url"],
+                "must be an http:// or https:// URL of at most 2048 characters",
+                json!(url),
+            ));
         }
     }
     Ok(())

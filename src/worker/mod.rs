@@ -51,11 +51,21 @@ impl Engine {
     pub fn new(pool: PgPool, bus: Bus, config: &Config, shutdown: CancellationToken) -> Arc<Self> {
         let (published, marks) = mpsc::channel(4096);
         tokio::spawn(relay::mark_published(pool.clone(), marks, shutdown));
-        Arc::new(Self { pool, bus, policies: PolicyCache::default(), published, max_deliver: config.nats.max_deliver })
+        Arc::new(Self {
+            pool,
+            bus,
+            policies: PolicyCache::default(),
+            published,
+            max_deliver: config.nats.max_deliver,
+        })
     }
 
     /// Consumes the command stream until `shutdown`, then drains in-flight work.
-    pub async fn run(self: Arc<Self>, concurrency: usize, shutdown: CancellationToken) -> anyhow::Result<()> {
+    pub async fn run(
+        self: Arc<Self>,
+        concurrency: usize,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()> {
         let consumer = self.bus.engine_consumer().await?;
         let mut messages = consumer
             .stream()
@@ -101,8 +111,15 @@ impl Engine {
         let ack = match &handled {
             Handled::Done(_) => message.ack().await,
             Handled::Retry(reason) => {
-                let delay = Duration::from_millis((250 * 2u64.saturating_pow(delivered.clamp(1, 8) as u32 - 1)).min(30_000));
-                tracing::warn!(reason, delivered, ?delay, "command failed; JetStream will redeliver it");
+                let delay = Duration::from_millis(
+                    (250 * 2u64.saturating_pow(delivered.clamp(1, 8) as u32 - 1)).min(30_000),
+                );
+                tracing::warn!(
+                    reason,
+                    delivered,
+                    ?delay,
+                    "command failed; JetStream will redeliver it"
+                );
                 message.ack_with(AckKind::Nak(Some(delay))).await
             }
             Handled::Poison(reason) => {
@@ -122,7 +139,11 @@ impl Engine {
             Ok(v) => v,
             Err(e) => return Handled::Poison(format!("not JSON: {e}")),
         };
-        let Some(id) = raw.get("id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok()) else {
+        let Some(id) = raw
+            .get("id")
+            .and_then(|v| v.as_str())
+            .and_then(|s| Uuid::parse_str(s).ok())
+        else {
             return Handled::Poison("no command id".into());
         };
         let envelope = match serde_json::from_value::<Envelope>(raw) {
@@ -139,7 +160,12 @@ impl Engine {
             Err(err) if delivered >= self.max_deliver && self.max_deliver > 0 => {
                 let reason = format!("{err:#}");
                 tracing::error!(command = %id, reason, "command failed on its last delivery");
-                let failed = Outcome::Error { status: 500, code: code::INTERNAL.into(), message: "The command could not be applied; it was logged for an operator".into() };
+                let failed = Outcome::Error {
+                    status: 500,
+                    code: code::INTERNAL.into(),
+                    message: "The command could not be applied; it was logged for an operator"
+                        .into(),
+                };
                 self.record(id, envelope.command.kind(), failed).await
             }
             Err(err) => Handled::Retry(format!("{err:#}")),
@@ -149,13 +175,18 @@ impl Engine {
     async fn execute(&self, env: &Envelope) -> anyhow::Result<Applied> {
         let mut tx = self.pool.begin().await.context("starting a transaction")?;
         if let Some(outcome) = commands::processed(&mut tx, env.id).await? {
-            return Ok(Applied { outcome, events: Vec::new() });
+            return Ok(Applied {
+                outcome,
+                events: Vec::new(),
+            });
         }
         // PostgreSQL keeps microseconds; so does every answer.
         let now = Utc::now().trunc_subsecs(6);
         match self.apply(&mut tx, env, now).await {
             Ok(applied) => {
-                if !commands::mark_processed(&mut tx, env.id, env.command.kind(), &applied.outcome).await? {
+                if !commands::mark_processed(&mut tx, env.id, env.command.kind(), &applied.outcome)
+                    .await?
+                {
                     // Another worker applied it meanwhile: keep its result, drop ours.
                     drop(tx);
                     return self.stored(env.id).await;
@@ -168,23 +199,37 @@ impl Engine {
                 drop(tx);
                 let outcome = Outcome::refused(&refusal).context("refusal without outcome")?;
                 let mut conn = self.pool.acquire().await?;
-                if !commands::mark_processed(&mut conn, env.id, env.command.kind(), &outcome).await? {
+                if !commands::mark_processed(&mut conn, env.id, env.command.kind(), &outcome)
+                    .await?
+                {
                     return self.stored(env.id).await;
                 }
-                Ok(Applied { outcome, events: Vec::new() })
+                Ok(Applied {
+                    outcome,
+                    events: Vec::new(),
+                })
             }
         }
     }
 
     async fn stored(&self, id: Uuid) -> anyhow::Result<Applied> {
         let mut conn = self.pool.acquire().await?;
-        let outcome = commands::processed(&mut conn, id).await?.context("processed command without outcome")?;
-        Ok(Applied { outcome, events: Vec::new() })
+        let outcome = commands::processed(&mut conn, id)
+            .await?
+            .context("processed command without outcome")?;
+        Ok(Applied {
+            outcome,
+            events: Vec::new(),
+        })
     }
 
     /// Records a refusal of a message that never became a command.
     async fn refuse(&self, id: Uuid, kind: &str, message: &str) -> Handled {
-        let outcome = Outcome::Error { status: 422, code: String::new(), message: message.to_owned() };
+        let outcome = Outcome::Error {
+            status: 422,
+            code: String::new(),
+            message: message.to_owned(),
+        };
         self.record(id, kind, outcome).await
     }
 
@@ -206,7 +251,12 @@ impl Engine {
 
     async fn reply(&self, id: Uuid, outcome: &Outcome) {
         let body = serde_json::to_vec(outcome).unwrap_or_default();
-        if let Err(err) = self.bus.client.publish(self.bus.reply_subject(id), Bytes::from(body)).await {
+        if let Err(err) = self
+            .bus
+            .client
+            .publish(self.bus.reply_subject(id), Bytes::from(body))
+            .await
+        {
             tracing::debug!(error = %err, "no reply sent; the caller reads the stored outcome");
         }
     }
@@ -217,7 +267,10 @@ impl Engine {
         }
         match self.bus.publish_events(&events).await {
             Ok(()) => {
-                let _ = self.published.send(events.iter().map(|e| e.id).collect()).await;
+                let _ = self
+                    .published
+                    .send(events.iter().map(|e| e.id).collect())
+                    .await;
             }
             Err(err) => tracing::warn!(error = %err, "events left for the relay to publish"),
         }

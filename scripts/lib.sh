@@ -1,0 +1,71 @@
+# Shared by scripts/up, scripts/test and scripts/bench: make sure PostgreSQL and
+# NATS with JetStream run on this machine, installing them when missing.
+# shellcheck shell=bash
+
+PG_HOST=${PG_HOST:-127.0.0.1}
+PG_PORT=${PG_PORT:-5432}
+NATS_PORT=${NATS_PORT:-4222}
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_install() {
+  log "installing $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+wait_port() {
+  for _ in $(seq 1 100); do port_open "$1" "$2" && return 0; sleep 0.1; done
+  return 1
+}
+
+ensure_postgres() {
+  if port_open "$PG_HOST" "$PG_PORT"; then return 0; fi
+  command -v pg_ctlcluster >/dev/null 2>&1 || apt_install postgresql postgresql-contrib
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n1)
+  log "starting PostgreSQL $version"
+  # Local development and CI: trust connections from this machine only.
+  local hba="/etc/postgresql/$version/main/pg_hba.conf"
+  if ! grep -q '^host all all 127.0.0.1/32 trust' "$hba" 2>/dev/null; then
+    as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+  fi
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  wait_port "$PG_HOST" "$PG_PORT" || { echo "PostgreSQL did not start" >&2; exit 1; }
+}
+
+ensure_nats() {
+  if port_open 127.0.0.1 "$NATS_PORT"; then return 0; fi
+  command -v nats-server >/dev/null 2>&1 || apt_install nats-server
+  log "starting nats-server with JetStream"
+  as_root mkdir -p /var/lib/nats-server
+  as_root start-stop-daemon --start --oknodo --background --exec "$(command -v nats-server)" -- \
+    -a 127.0.0.1 -p "$NATS_PORT" -js -sd /var/lib/nats-server -l /var/log/nats-server.log
+  wait_port 127.0.0.1 "$NATS_PORT" || { echo "nats-server did not start" >&2; exit 1; }
+}
+
+ensure_tools() {
+  command -v psql >/dev/null 2>&1 || apt_install postgresql-client
+  command -v cargo >/dev/null 2>&1 || { echo "cargo is missing: install Rust (rustup) first" >&2; exit 1; }
+}
+
+# psql against the server as the postgres user.
+pg() { psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+ensure_database() {
+  local name=$1
+  pg -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$name'" | grep -q 1 \
+    || pg -d postgres -c "CREATE DATABASE \"$name\""
+}
+
+ensure_services() {
+  ensure_tools
+  ensure_postgres
+  ensure_nats
+}
