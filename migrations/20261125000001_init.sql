@@ -67,6 +67,8 @@ CREATE TABLE approval_request (
     context             jsonb NOT NULL,
     status              text NOT NULL CHECK (status IN ('pending', 'in_review', 'approved', 'rejected', 'cancelled', 'expired')),
     current_stage_order integer NOT NULL DEFAULT 1,
+    -- Sequence number of the request's newest event (events count from 1).
+    last_seq            integer NOT NULL DEFAULT 0,
     callback_url        text,
     callback_secret_id  uuid,
     completed_at        timestamptz,

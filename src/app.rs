@@ -52,11 +52,8 @@ pub fn parse_roles(spec: &str) -> anyhow::Result<Vec<Role>> {
     if spec.trim() == "all" {
         return Ok(Role::ALL.to_vec());
     }
-    let roles = spec
-        .split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(Role::from_str)
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let roles =
+        spec.split(',').filter(|s| !s.trim().is_empty()).map(Role::from_str).collect::<anyhow::Result<Vec<_>>>()?;
     if roles.is_empty() {
         bail!("no role given");
     }
@@ -66,27 +63,18 @@ pub fn parse_roles(spec: &str) -> anyhow::Result<Vec<Role>> {
 pub fn init_telemetry(config: &Config) {
     use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
     let json = match config.log.format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,
         LogFormat::Auto => !std::io::stdout().is_terminal(),
     };
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
+    let _ = if json { builder.json().try_init() } else { builder.try_init() };
 }
 
 /// Starts `roles` and runs them until `shutdown` is cancelled or one fails.
-pub async fn run(
-    config: Config,
-    roles: &[Role],
-    shutdown: CancellationToken,
-) -> anyhow::Result<()> {
+pub async fn run(config: Config, roles: &[Role], shutdown: CancellationToken) -> anyhow::Result<()> {
     let pool = store::connect(&config.database).await?;
     store::migrate(&pool).await?;
     let bus = Bus::connect(&config.nats).await?;
@@ -98,12 +86,11 @@ pub async fn run(
                 let listener = tokio::net::TcpListener::bind(config.http.addr)
                     .await
                     .with_context(|| format!("binding {}", config.http.addr))?;
-                let state = ingress::AppState::new(config.clone(), pool.clone(), bus.clone());
+                let state = ingress::AppState::new(config.clone(), pool.clone(), bus.clone()).await?;
                 tasks.spawn(ingress::serve(state, listener, shutdown.clone()));
             }
             Role::Engine => {
-                let engine =
-                    worker::Engine::new(pool.clone(), bus.clone(), &config, shutdown.clone());
+                let engine = worker::Engine::new(pool.clone(), bus.clone(), &config, shutdown.clone());
                 tasks.spawn(engine.run(config.engine.concurrency, shutdown.clone()));
                 let relay = worker::relay::run(
                     pool.clone(),
@@ -141,15 +128,14 @@ pub fn cancel_on_signals(token: CancellationToken) {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term =
-                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    Ok(s) => s,
-                    Err(_) => {
-                        let _ = ctrl_c.await;
-                        token.cancel();
-                        return;
-                    }
-                };
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    token.cancel();
+                    return;
+                }
+            };
             tokio::select! {
                 _ = ctrl_c => {},
                 _ = term.recv() => {},

@@ -34,12 +34,7 @@ impl Bus {
             .await
             .with_context(|| format!("connecting to NATS at {}", config.url))?;
         let js = jetstream::new(client.clone());
-        Ok(Self {
-            client,
-            js,
-            prefix: config.prefix.clone(),
-            config: config.clone(),
-        })
+        Ok(Self { client, js, prefix: config.prefix.clone(), config: config.clone() })
     }
 
     /// Creates or updates the streams; safe to run from every replica at every start.
@@ -49,43 +44,26 @@ impl Bus {
             cfg.num_replicas = self.config.replicas;
             cfg.duplicate_window = Duration::from_secs(self.config.duplicate_window_seconds);
             let name = cfg.name.clone();
-            self.js
-                .create_or_update_stream(cfg)
-                .await
-                .with_context(|| format!("applying stream {name}"))?;
+            self.js.create_or_update_stream(cfg).await.with_context(|| format!("applying stream {name}"))?;
         }
         Ok(())
     }
 
     /// The engine's durable pull consumer on the command stream.
-    pub async fn engine_consumer(
-        &self,
-    ) -> anyhow::Result<consumer::Consumer<consumer::pull::Config>> {
-        let raw: serde_json::Value = serde_json::from_str(&self.render(ENGINE_CONSUMER))
-            .context("nats/consumers/engine.json")?;
-        let stream_name = raw
-            .get("stream")
-            .and_then(|v| v.as_str())
-            .context("engine consumer names no stream")?
-            .to_owned();
+    pub async fn engine_consumer(&self) -> anyhow::Result<consumer::Consumer<consumer::pull::Config>> {
+        let raw: serde_json::Value =
+            serde_json::from_str(&self.render(ENGINE_CONSUMER)).context("nats/consumers/engine.json")?;
+        let stream_name =
+            raw.get("stream").and_then(|v| v.as_str()).context("engine consumer names no stream")?.to_owned();
         let mut cfg: consumer::pull::Config = self.definition(ENGINE_CONSUMER)?;
         cfg.max_deliver = self.config.max_deliver;
         cfg.ack_wait = Duration::from_secs(self.config.ack_wait_seconds);
-        let stream = self
-            .js
-            .get_stream(&stream_name)
-            .await
-            .context("command stream")?;
-        stream
-            .create_consumer(cfg)
-            .await
-            .context("applying the engine consumer")
+        let stream = self.js.get_stream(&stream_name).await.context("command stream")?;
+        stream.create_consumer(cfg).await.context("applying the engine consumer")
     }
 
     fn render(&self, template: &str) -> String {
-        template
-            .replace("{{PREFIX}}", &self.stream_prefix())
-            .replace("{{prefix}}", &self.prefix)
+        template.replace("{{PREFIX}}", &self.stream_prefix()).replace("{{prefix}}", &self.prefix)
     }
 
     /// A definition from `nats/`, laid over the client's defaults for the
@@ -95,8 +73,7 @@ impl Bus {
         template: &str,
     ) -> anyhow::Result<T> {
         let mut merged = serde_json::to_value(T::default())?;
-        let file: serde_json::Value =
-            serde_json::from_str(&self.render(template)).context("definition in nats/")?;
+        let file: serde_json::Value = serde_json::from_str(&self.render(template)).context("definition in nats/")?;
         if let (Some(base), serde_json::Value::Object(over)) = (merged.as_object_mut(), file) {
             base.extend(over);
         }
@@ -153,15 +130,10 @@ impl Bus {
             headers.insert("Awe-Request-Id", event.request_id.to_string().as_str());
             headers.insert("Awe-Seq", event.seq.to_string().as_str());
             let subject = self.event_subject(&event.event_type, event.request_id);
-            acks.push(
-                self.js
-                    .publish_with_headers(subject, headers, Bytes::from(event.body()))
-                    .await?,
-            );
+            acks.push(self.js.publish_with_headers(subject, headers, Bytes::from(event.body())).await?);
         }
         for ack in acks {
-            ack.await
-                .context("JetStream did not acknowledge an event")?;
+            ack.await.context("JetStream did not acknowledge an event")?;
         }
         Ok(())
     }

@@ -23,6 +23,9 @@ pub struct Envelope {
     pub id: Uuid,
     pub issued_at: DateTime<Utc>,
     pub actor: Actor,
+    /// Where the outcome goes; `{prefix}.reply.{id}` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
     #[serde(flatten)]
     pub command: Command,
 }
@@ -33,16 +36,9 @@ pub enum Command {
     #[serde(rename = "policy.create")]
     PolicyCreate { policy: PolicyIn },
     #[serde(rename = "policy.add_version")]
-    PolicyAddVersion {
-        policy_key: String,
-        policy: PolicyIn,
-    },
+    PolicyAddVersion { policy_key: String, policy: PolicyIn },
     #[serde(rename = "policy.update")]
-    PolicyUpdate {
-        policy_key: String,
-        version: i32,
-        policy: PolicyIn,
-    },
+    PolicyUpdate { policy_key: String, version: i32, policy: PolicyIn },
     #[serde(rename = "policy.activate")]
     PolicyActivate { policy_key: String, version: i32 },
     #[serde(rename = "policy.deactivate")]
@@ -107,19 +103,12 @@ pub enum Outcome {
     /// `status` and `body` are what the REST call answers.
     Ok { status: u16, body: Value },
     /// Refused; `code` is the contract's `AWE-xxx`.
-    Error {
-        status: u16,
-        code: String,
-        message: String,
-    },
+    Error { status: u16, code: String, message: String },
 }
 
 impl Outcome {
     pub fn ok(status: StatusCode, body: impl Serialize) -> Self {
-        Self::Ok {
-            status: status.as_u16(),
-            body: serde_json::to_value(body).unwrap_or(Value::Null),
-        }
+        Self::Ok { status: status.as_u16(), body: serde_json::to_value(body).unwrap_or(Value::Null) }
     }
 
     pub fn status(&self) -> u16 {
@@ -132,28 +121,16 @@ impl Outcome {
     /// internal failures are retried, never stored.
     pub fn refused(err: &ApiError) -> Option<Self> {
         match err {
-            ApiError::Awe {
-                status,
-                code,
-                message,
-            } => Some(Self::Error {
-                status: status.as_u16(),
-                code: (*code).to_owned(),
-                message: message.clone(),
-            }),
-            ApiError::Detail { status, detail } => Some(Self::Error {
-                status: status.as_u16(),
-                code: String::new(),
-                message: detail.clone(),
-            }),
+            ApiError::Awe { status, code, message } => {
+                Some(Self::Error { status: status.as_u16(), code: (*code).to_owned(), message: message.clone() })
+            }
+            ApiError::Detail { status, detail } => {
+                Some(Self::Error { status: status.as_u16(), code: String::new(), message: detail.clone() })
+            }
             ApiError::Validation(items) => Some(Self::Error {
                 status: 422,
                 code: String::new(),
-                message: items
-                    .iter()
-                    .map(|i| i.msg.clone())
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                message: items.iter().map(|i| i.msg.clone()).collect::<Vec<_>>().join("; "),
             }),
             ApiError::Internal(_) => None,
         }

@@ -104,10 +104,7 @@ pub struct DatabaseConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self {
-            url: Secret::new("postgres://postgres@127.0.0.1:5432/awe"),
-            max_connections: 32,
-        }
+        Self { url: Secret::new("postgres://postgres@127.0.0.1:5432/awe"), max_connections: 32 }
     }
 }
 
@@ -151,11 +148,7 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self {
-            concurrency: 64,
-            relay_grace_seconds: 5,
-            relay_interval_seconds: 2,
-        }
+        Self { concurrency: 64, relay_grace_seconds: 5, relay_interval_seconds: 2 }
     }
 }
 
@@ -189,9 +182,7 @@ pub struct ResolverConfig {
 
 impl Default for ResolverConfig {
     fn default() -> Self {
-        Self {
-            http_timeout_seconds: 5,
-        }
+        Self { http_timeout_seconds: 5 }
     }
 }
 
@@ -203,9 +194,7 @@ pub struct SlaConfig {
 
 impl Default for SlaConfig {
     fn default() -> Self {
-        Self {
-            check_interval_seconds: 300,
-        }
+        Self { check_interval_seconds: 300 }
     }
 }
 
@@ -250,10 +239,7 @@ impl KeycloakConfig {
 
     pub fn effective_jwks_url(&self) -> String {
         if self.jwks_url.is_empty() {
-            format!(
-                "{}/protocol/openid-connect/certs",
-                self.issuer.trim_end_matches('/')
-            )
+            format!("{}/protocol/openid-connect/certs", self.issuer.trim_end_matches('/'))
         } else {
             self.jwks_url.clone()
         }
@@ -279,10 +265,7 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            format: LogFormat::Auto,
-            level: "info".into(),
-        }
+        Self { format: LogFormat::Auto, level: "info".into() }
     }
 }
 
@@ -292,18 +275,14 @@ impl Config {
         Self::load_from(file, std::env::vars())
     }
 
-    pub fn load_from(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> anyhow::Result<Self> {
+    pub fn load_from(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
         let mut tree = serde_json::to_value(Config::default()).context("serialising defaults")?;
         // Secrets serialise masked; defaults carry the real database URL.
         tree["database"]["url"] = Value::String(Config::default().database.url.expose().into());
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading config file {}", path.display()))?;
-            let parsed: toml::Table =
-                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading config file {}", path.display()))?;
+            let parsed: toml::Table = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
             let parsed = serde_json::to_value(parsed)?;
             // Accept both a top-level `[awe]` table and bare sections.
             let parsed = match parsed.get("awe") {
@@ -321,8 +300,7 @@ impl Config {
                     None => continue,
                 },
             };
-            set_from_env(&mut tree, &path, &value)
-                .with_context(|| format!("environment variable {name}"))?;
+            set_from_env(&mut tree, &path, &value).with_context(|| format!("environment variable {name}"))?;
         }
         let config: Config = serde_json::from_value(tree).context("invalid configuration")?;
         config.validate()?;
@@ -331,16 +309,9 @@ impl Config {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         let prefix_ok = !self.nats.prefix.is_empty()
-            && self
-                .nats
-                .prefix
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            && self.nats.prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !prefix_ok {
-            bail!(
-                "nats.prefix must be letters, digits, '-' or '_' (got {:?})",
-                self.nats.prefix
-            );
+            bail!("nats.prefix must be letters, digits, '-' or '_' (got {:?})", self.nats.prefix);
         }
         if self.webhook.max_attempts == 0 {
             bail!("webhook.max_attempts must be at least 1");
@@ -415,21 +386,13 @@ fn set_from_env(tree: &mut Value, path: &[String], raw: &str) -> anyhow::Result<
             .with_context(|| format!("unknown setting section `{part}`"))?;
     }
     let map: &mut Map<String, Value> = node.as_object_mut().context("not a section")?;
-    let current = map
-        .get(last.as_str())
-        .with_context(|| format!("unknown setting `{last}`"))?;
+    let current = map.get(last.as_str()).with_context(|| format!("unknown setting `{last}`"))?;
     let parsed = match current {
         Value::Array(_) => {
             if raw.trim_start().starts_with('[') {
                 serde_json::from_str(raw).context("expected a JSON list")?
             } else {
-                Value::Array(
-                    raw.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(scalar)
-                        .collect(),
-                )
+                Value::Array(raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(scalar).collect())
             }
         }
         Value::Bool(_) => Value::Bool(raw.trim().parse().context("expected true or false")?),
@@ -451,10 +414,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -480,10 +440,7 @@ mod tests {
     #[test]
     fn an_unknown_setting_is_refused_at_start() {
         let err = Config::load_from(None, env(&[("AWE__WEBHOOK__RETRIES", "3")])).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("unknown setting `retries`"),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains("unknown setting `retries`"), "{err:#}");
     }
 
     #[test]
@@ -496,17 +453,11 @@ mod tests {
     fn secrets_never_appear_in_the_public_view() {
         let config = Config::load_from(
             None,
-            env(&[
-                ("DATABASE_URL", "postgres://u:hunter2@db/awe"),
-                ("AWE__KEYCLOAK__ADMIN_CLIENT_SECRET", "s3cr3t"),
-            ]),
+            env(&[("DATABASE_URL", "postgres://u:hunter2@db/awe"), ("AWE__KEYCLOAK__ADMIN_CLIENT_SECRET", "s3cr3t")]),
         )
         .expect("valid config");
         let text = config.public_view().to_string();
-        assert!(
-            !text.contains("hunter2") && !text.contains("s3cr3t"),
-            "{text}"
-        );
+        assert!(!text.contains("hunter2") && !text.contains("s3cr3t"), "{text}");
         assert!(!format!("{config:?}").contains("s3cr3t"));
     }
 
@@ -515,16 +466,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("awe-config-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join("awe.toml");
-        std::fs::write(
-            &path,
-            "[awe.sla]\ncheck_interval_seconds = 60\n[awe.webhook]\ntimeout_seconds = 3\n",
-        )
-        .expect("write");
-        let config = Config::load_from(
-            Some(&path),
-            env(&[("AWE__SLA__CHECK_INTERVAL_SECONDS", "10")]),
-        )
-        .expect("valid config");
+        std::fs::write(&path, "[awe.sla]\ncheck_interval_seconds = 60\n[awe.webhook]\ntimeout_seconds = 3\n")
+            .expect("write");
+        let config =
+            Config::load_from(Some(&path), env(&[("AWE__SLA__CHECK_INTERVAL_SECONDS", "10")])).expect("valid config");
         assert_eq!(config.sla.check_interval_seconds, 10);
         assert_eq!(config.webhook.timeout_seconds, 3);
     }

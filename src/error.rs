@@ -45,11 +45,7 @@ pub struct ValidationItem {
 pub enum ApiError {
     /// Rendered in the AWE envelope.
     #[error("{code}: {message}")]
-    Awe {
-        status: StatusCode,
-        code: &'static str,
-        message: String,
-    },
+    Awe { status: StatusCode, code: &'static str, message: String },
     /// `{"detail": "..."}`, as the reference answers authentication failures.
     #[error("{detail}")]
     Detail { status: StatusCode, detail: String },
@@ -63,11 +59,7 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn awe(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self::Awe {
-            status,
-            code,
-            message: message.into(),
-        }
+        Self::Awe { status, code, message: message.into() }
     }
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
         Self::awe(StatusCode::NOT_FOUND, code, message)
@@ -79,16 +71,10 @@ impl ApiError {
         Self::awe(StatusCode::BAD_REQUEST, code, message)
     }
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        Self::Detail {
-            status: StatusCode::UNAUTHORIZED,
-            detail: detail.into(),
-        }
+        Self::Detail { status: StatusCode::UNAUTHORIZED, detail: detail.into() }
     }
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::Detail {
-            status: StatusCode::FORBIDDEN,
-            detail: detail.into(),
-        }
+        Self::Detail { status: StatusCode::FORBIDDEN, detail: detail.into() }
     }
     pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
         Self::awe(StatusCode::SERVICE_UNAVAILABLE, code, message)
@@ -121,9 +107,7 @@ impl ApiError {
             Self::Awe { code, message, .. } => envelope_error(code, message),
             Self::Detail { detail, .. } => json!({ "detail": detail }),
             Self::Validation(items) => json!({ "detail": items }),
-            Self::Internal(_) => {
-                envelope_error(code::INTERNAL, "Internal error; the failure was logged")
-            }
+            Self::Internal(_) => envelope_error(code::INTERNAL, "Internal error; the failure was logged"),
         }
     }
 }

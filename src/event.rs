@@ -83,10 +83,8 @@ mod tests {
             "seq",
             "payload",
         ];
-        let positions: Vec<usize> = keys
-            .iter()
-            .map(|k| text.find(&format!("\"{k}\":")).expect("key present"))
-            .collect();
+        let positions: Vec<usize> =
+            keys.iter().map(|k| text.find(&format!("\"{k}\":")).expect("key present")).collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
         assert!(!text.contains(' '), "compact: {text}");
     }

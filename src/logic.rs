@@ -74,9 +74,7 @@ fn check_operators(expr: &Value) -> Result<(), String> {
 
 pub fn evaluate(compiled: &Logic, context: &Value) -> Result<Value, String> {
     let mut session = ENGINE.session();
-    session
-        .eval_into::<Value, _>(compiled, context)
-        .map_err(|e| e.to_string())
+    session.eval_into::<Value, _>(compiled, context).map_err(|e| e.to_string())
 }
 
 /// JSONLogic truthiness: `[]`, `0`, `""`, `null` and `false` are false.
@@ -99,16 +97,9 @@ mod tests {
     #[test]
     fn an_expression_reads_the_context() {
         let compiled =
-            compile(&json!({"if": [{"==": [{"var": "district"}, "D1"]}, ["alice", "bob"], []]}))
-                .expect("compiles");
-        assert_eq!(
-            evaluate(&compiled, &json!({"district": "D1"})).expect("evaluates"),
-            json!(["alice", "bob"])
-        );
-        assert_eq!(
-            evaluate(&compiled, &json!({"district": "D2"})).expect("evaluates"),
-            json!([])
-        );
+            compile(&json!({"if": [{"==": [{"var": "district"}, "D1"]}, ["alice", "bob"], []]})).expect("compiles");
+        assert_eq!(evaluate(&compiled, &json!({"district": "D1"})).expect("evaluates"), json!(["alice", "bob"]));
+        assert_eq!(evaluate(&compiled, &json!({"district": "D2"})).expect("evaluates"), json!([]));
     }
 
     #[test]
@@ -118,12 +109,7 @@ mod tests {
 
     #[test]
     fn truthiness_follows_jsonlogic() {
-        assert!(
-            !truthy(&json!([]))
-                && !truthy(&json!(0))
-                && !truthy(&json!(""))
-                && !truthy(&json!(null))
-        );
+        assert!(!truthy(&json!([])) && !truthy(&json!(0)) && !truthy(&json!("")) && !truthy(&json!(null)));
         assert!(truthy(&json!([0])) && truthy(&json!("0")) && truthy(&json!({})));
     }
 }

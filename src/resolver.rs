@@ -40,25 +40,13 @@ impl CompiledPolicy {
                 }
             }
         }
-        Ok(Self {
-            policy,
-            skip_if,
-            expressions,
-        })
+        Ok(Self { policy, skip_if, expressions })
     }
 
     /// Resolves one stage for a request's context.
     pub fn resolve_stage(&self, order: i32, context: &Value) -> Resolution {
-        let Some(stage) = self
-            .policy
-            .def
-            .stages
-            .iter()
-            .find(|s| s.stage_order == order)
-        else {
-            return Resolution::Failed {
-                reason: format!("stage {order} is not in the pinned policy"),
-            };
+        let Some(stage) = self.policy.def.stages.iter().find(|s| s.stage_order == order) else {
+            return Resolution::Failed { reason: format!("stage {order} is not in the pinned policy") };
         };
         if let Some(compiled) = self.skip_if.get(&order) {
             // An expression that fails to evaluate does not skip the stage.
@@ -80,18 +68,11 @@ impl CompiledPolicy {
             for user in users {
                 match list.iter_mut().find(|a| a.user == user) {
                     Some(existing) => existing.required |= rule.required,
-                    None => list.push(Assignee {
-                        user,
-                        required: rule.required,
-                        delegated_from: None,
-                    }),
+                    None => list.push(Assignee { user, required: rule.required, delegated_from: None }),
                 }
             }
         }
-        Resolution::Resolved {
-            approvers,
-            observers,
-        }
+        Resolution::Resolved { approvers, observers }
     }
 
     fn resolve_rule(&self, rule: &RuleDef, context: &Value) -> Result<Vec<String>, String> {
@@ -121,14 +102,10 @@ fn users_of(value: &Value) -> Result<Vec<String>, String> {
             .filter(|v| !v.is_null())
             .map(|v| match v {
                 Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
-                other => Err(format!(
-                    "expression returned {other} where a user id was expected"
-                )),
+                other => Err(format!("expression returned {other} where a user id was expected")),
             })
             .collect(),
-        other => Err(format!(
-            "expression returned {other}; expected a user id or a list of user ids"
-        )),
+        other => Err(format!("expression returned {other}; expected a user id or a list of user ids")),
     }
 }
 
@@ -163,10 +140,7 @@ mod tests {
     #[test]
     fn an_expression_may_name_one_user_a_list_or_nobody() {
         assert_eq!(users_of(&json!("alice")), Ok(vec!["alice".to_owned()]));
-        assert_eq!(
-            users_of(&json!(["a", "b"])),
-            Ok(vec!["a".to_owned(), "b".to_owned()])
-        );
+        assert_eq!(users_of(&json!(["a", "b"])), Ok(vec!["a".to_owned(), "b".to_owned()]));
         assert_eq!(users_of(&json!(null)), Ok(vec![]));
         assert!(users_of(&json!(42)).is_err());
         assert!(users_of(&json!([1])).is_err());

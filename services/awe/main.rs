@@ -46,9 +46,7 @@ async fn main() -> anyhow::Result<()> {
             let pool = awe::store::connect(&config.database).await?;
             let bus = awe::bus::Bus::connect(&config.nats).await?;
             bus.ensure_streams().await?;
-            let n = awe::worker::relay::relay_once(&pool, &bus, Duration::ZERO)
-                .await
-                .context("relaying")?;
+            let n = awe::worker::relay::relay_once(&pool, &bus, Duration::ZERO).await.context("relaying")?;
             println!("published {n} event(s)");
             Ok(())
         }

@@ -21,10 +21,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            message: message.into(),
-        }
+        Self { path: path.into(), message: message.into() }
     }
 }
 
@@ -195,13 +192,7 @@ impl Actor {
 
     /// An identity for work the service does by itself.
     pub fn system(name: &str) -> Self {
-        Self {
-            sub: name.into(),
-            assignee_id: name.into(),
-            name: None,
-            email: None,
-            roles: vec![ROLE_ADMIN.into()],
-        }
+        Self { sub: name.into(), assignee_id: name.into(), name: None, email: None, roles: vec![ROLE_ADMIN.into()] }
     }
 }
 

@@ -218,22 +218,11 @@ pub struct RuleIn {
 /// A rule's value, parsed according to its type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RuleSpec {
-    User {
-        user_id: String,
-    },
-    Role {
-        role: String,
-        client: Option<String>,
-    },
-    Group {
-        group: String,
-    },
-    Expression {
-        logic: Value,
-    },
-    Http {
-        url: String,
-    },
+    User { user_id: String },
+    Role { role: String, client: Option<String> },
+    Group { group: String },
+    Expression { logic: Value },
+    Http { url: String },
 }
 
 impl RuleSpec {
@@ -294,32 +283,20 @@ impl PolicyIn {
         text("name", &self.name, 255)?;
         if let Some(d) = &self.description {
             if d.chars().count() > 1024 {
-                return Err(FieldError::new(
-                    "description",
-                    "must be at most 1024 characters",
-                ));
+                return Err(FieldError::new("description", "must be at most 1024 characters"));
             }
         }
         text("artifact_type", &self.artifact_type, 128)?;
         if self.stages.len() > MAX_STAGES {
-            return Err(FieldError::new(
-                "stages",
-                format!("at most {MAX_STAGES} stages"),
-            ));
+            return Err(FieldError::new("stages", format!("at most {MAX_STAGES} stages")));
         }
         let mut stages = Vec::with_capacity(self.stages.len());
         for (i, stage) in self.stages.iter().enumerate() {
             let at = format!("stages[{i}]");
-            if let Some(j) = self.stages[..i]
-                .iter()
-                .position(|s| s.stage_order == stage.stage_order)
-            {
+            if let Some(j) = self.stages[..i].iter().position(|s| s.stage_order == stage.stage_order) {
                 return Err(FieldError::new(
                     format!("{at}.stage_order"),
-                    format!(
-                        "{} is already used by stages[{j}]; stage_order must be unique",
-                        stage.stage_order
-                    ),
+                    format!("{} is already used by stages[{j}]; stage_order must be unique", stage.stage_order),
                 ));
             }
             stages.push(stage.parse(&at, ids)?);
@@ -341,46 +318,28 @@ impl StageIn {
     fn parse(&self, at: &str, ids: &mut Ids) -> Result<StageDef, FieldError> {
         text(&format!("{at}.name"), &self.name, 255)?;
         if self.stage_order < 1 {
-            return Err(FieldError::new(
-                format!("{at}.stage_order"),
-                "must be at least 1",
-            ));
+            return Err(FieldError::new(format!("{at}.stage_order"), "must be at least 1"));
         }
         match (self.mode, self.mode_value) {
             (_, Some(v)) if v < 1 => {
-                return Err(FieldError::new(
-                    format!("{at}.mode_value"),
-                    "must be at least 1",
-                ));
+                return Err(FieldError::new(format!("{at}.mode_value"), "must be at least 1"));
             }
             (StageMode::Percentage, Some(v)) if v > 100 => {
-                return Err(FieldError::new(
-                    format!("{at}.mode_value"),
-                    "a percentage must be between 1 and 100",
-                ));
+                return Err(FieldError::new(format!("{at}.mode_value"), "a percentage must be between 1 and 100"));
             }
             _ => {}
         }
         if let Some(h) = self.sla_hours {
             if !(h.is_finite() && h > 0.0 && h <= 24.0 * 366.0 * 10.0) {
-                return Err(FieldError::new(
-                    format!("{at}.sla_hours"),
-                    "must be a positive number of hours",
-                ));
+                return Err(FieldError::new(format!("{at}.sla_hours"), "must be a positive number of hours"));
             }
         }
         if let Some(logic_value) = &self.skip_if {
-            logic::compile(logic_value).map_err(|e| {
-                FieldError::new(format!("{at}.skip_if"), format!("invalid JSONLogic: {e}"))
-            })?;
+            logic::compile(logic_value)
+                .map_err(|e| FieldError::new(format!("{at}.skip_if"), format!("invalid JSONLogic: {e}")))?;
         }
-        if self.rules.len() > MAX_RULES_PER_STAGE
-            || self.escalation_rules.len() > MAX_RULES_PER_STAGE
-        {
-            return Err(FieldError::new(
-                format!("{at}.rules"),
-                format!("at most {MAX_RULES_PER_STAGE} rules"),
-            ));
+        if self.rules.len() > MAX_RULES_PER_STAGE || self.escalation_rules.len() > MAX_RULES_PER_STAGE {
+            return Err(FieldError::new(format!("{at}.rules"), format!("at most {MAX_RULES_PER_STAGE} rules")));
         }
         if !self.rules.iter().any(|r| r.kind == RuleKind::Approver) {
             return Err(FieldError::new(
@@ -389,11 +348,7 @@ impl StageIn {
             ));
         }
         let rules = parse_rules(&format!("{at}.rules"), &self.rules, ids)?;
-        let escalation_rules = parse_rules(
-            &format!("{at}.escalation_rules"),
-            &self.escalation_rules,
-            ids,
-        )?;
+        let escalation_rules = parse_rules(&format!("{at}.escalation_rules"), &self.escalation_rules, ids)?;
         if self.on_breach == Some(OnBreach::Escalate) && escalation_rules.is_empty() {
             return Err(FieldError::new(
                 format!("{at}.escalation_rules"),
@@ -434,31 +389,20 @@ fn parse_rules(at: &str, rules: &[RuleIn], ids: &mut Ids) -> Result<Vec<RuleDef>
         .collect()
 }
 
-pub fn parse_rule_value(
-    at: &str,
-    rule_type: RuleType,
-    value: &Value,
-) -> Result<RuleSpec, FieldError> {
+pub fn parse_rule_value(at: &str, rule_type: RuleType, value: &Value) -> Result<RuleSpec, FieldError> {
     let Some(obj) = value.as_object() else {
         return Err(FieldError::new(at, "must be an object"));
     };
     let field = |name: &str| -> Result<String, FieldError> {
         match obj.get(name) {
-            Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 255 => {
-                Ok(s.clone())
-            }
-            Some(Value::String(_)) => Err(FieldError::new(
-                format!("{at}.{name}"),
-                "must be 1 to 255 characters",
-            )),
+            Some(Value::String(s)) if !s.trim().is_empty() && s.chars().count() <= 255 => Ok(s.clone()),
+            Some(Value::String(_)) => Err(FieldError::new(format!("{at}.{name}"), "must be 1 to 255 characters")),
             Some(_) => Err(FieldError::new(format!("{at}.{name}"), "must be a string")),
             None => Err(FieldError::new(format!("{at}.{name}"), "is required")),
         }
     };
     let spec = match rule_type {
-        RuleType::User => RuleSpec::User {
-            user_id: field("user_id")?,
-        },
+        RuleType::User => RuleSpec::User { user_id: field("user_id")? },
         RuleType::Role => RuleSpec::Role {
             role: field("role")?,
             client: match obj.get("client") {
@@ -469,31 +413,20 @@ pub fn parse_rule_value(
         RuleType::Group => {
             let group = field("group")?;
             if !group.starts_with('/') {
-                return Err(FieldError::new(
-                    format!("{at}.group"),
-                    "must be a group path starting with `/`",
-                ));
+                return Err(FieldError::new(format!("{at}.group"), "must be a group path starting with `/`"));
             }
             RuleSpec::Group { group }
         }
         RuleType::Expression => {
-            let logic_value = obj
-                .get("logic")
-                .ok_or_else(|| FieldError::new(format!("{at}.logic"), "is required"))?;
-            logic::compile(logic_value).map_err(|e| {
-                FieldError::new(format!("{at}.logic"), format!("invalid JSONLogic: {e}"))
-            })?;
-            RuleSpec::Expression {
-                logic: logic_value.clone(),
-            }
+            let logic_value = obj.get("logic").ok_or_else(|| FieldError::new(format!("{at}.logic"), "is required"))?;
+            logic::compile(logic_value)
+                .map_err(|e| FieldError::new(format!("{at}.logic"), format!("invalid JSONLogic: {e}")))?;
+            RuleSpec::Expression { logic: logic_value.clone() }
         }
         RuleType::Http => {
             let url = field("url")?;
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(FieldError::new(
-                    format!("{at}.url"),
-                    "must be an http:// or https:// URL",
-                ));
+                return Err(FieldError::new(format!("{at}.url"), "must be an http:// or https:// URL"));
             }
             RuleSpec::Http { url }
         }
@@ -506,10 +439,7 @@ fn text(at: &str, value: &str, max: usize) -> Result<(), FieldError> {
         return Err(FieldError::new(at, "must not be empty"));
     }
     if value.chars().count() > max {
-        return Err(FieldError::new(
-            at,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(FieldError::new(at, format!("must be at most {max} characters")));
     }
     if value.chars().any(char::is_control) {
         return Err(FieldError::new(at, "must not contain control characters"));
@@ -570,10 +500,8 @@ mod tests {
 
     #[test]
     fn a_percentage_above_one_hundred_is_refused() {
-        let err = parse(doc(
-            json!([{"name": "a", "stage_order": 1, "mode": "PERCENTAGE", "mode_value": 101,
-            "rules": [{"rule_type": "user", "rule_value": {"user_id": "x"}}]}]),
-        ))
+        let err = parse(doc(json!([{"name": "a", "stage_order": 1, "mode": "PERCENTAGE", "mode_value": 101,
+            "rules": [{"rule_type": "user", "rule_value": {"user_id": "x"}}]}])))
         .unwrap_err();
         assert_eq!(err.path, "stages[0].mode_value");
     }
@@ -585,10 +513,7 @@ mod tests {
             {"name": "a", "stage_order": 1, "rules": [{"rule_type": "user", "rule_value": {"user_id": "x"}}]}
         ])))
         .expect("valid");
-        assert_eq!(
-            def.stages.iter().map(|s| s.stage_order).collect::<Vec<_>>(),
-            vec![1, 2]
-        );
+        assert_eq!(def.stages.iter().map(|s| s.stage_order).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(def.stages[1].mode, StageMode::AnyN);
     }
 }

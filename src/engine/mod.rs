@@ -10,9 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
-use crate::domain::{
-    Actor, DecisionAction, Ids, PolicyDef, RequestStatus, RuleKind, StageDef, TaskStatus,
-};
+use crate::domain::{Actor, DecisionAction, Ids, PolicyDef, RequestStatus, RuleKind, StageDef, TaskStatus};
 pub use quorum::Verdict;
 pub use state::*;
 
@@ -82,7 +80,9 @@ pub enum Resolution {
         observers: Vec<Assignee>,
     },
     /// The rules could not be resolved (a resolver failed); the stage does not start.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,11 +120,7 @@ pub struct Machine<'a> {
 
 impl<'a> Machine<'a> {
     pub fn new(policy: &'a PolicyDef, now: DateTime<Utc>, command_id: Uuid) -> Self {
-        Self {
-            policy,
-            now,
-            ids: Ids::new(command_id),
-        }
+        Self { policy, now, ids: Ids::new(command_id) }
     }
 
     /// A new request: `request_created`, then the first group is activated.
@@ -146,11 +142,7 @@ impl<'a> Machine<'a> {
     }
 
     /// Approvers for stages in `resolving` state have been resolved.
-    pub fn resolved(
-        &mut self,
-        req: &mut RequestState,
-        results: Vec<(i32, Resolution)>,
-    ) -> Result<Step, Refusal> {
+    pub fn resolved(&mut self, req: &mut RequestState, results: Vec<(i32, Resolution)>) -> Result<Step, Refusal> {
         self.refuse_terminal(req)?;
         for (order, _) in &results {
             if req.stage(*order).map(|s| s.status) != Some(StageStatus::Resolving) {
@@ -166,12 +158,8 @@ impl<'a> Machine<'a> {
         }
         // A freshly started stage may already be decided (e.g. its quorum
         // exceeds the approvers resolved).
-        let active: Vec<i32> = req
-            .stages
-            .iter()
-            .filter(|s| s.status == StageStatus::Active)
-            .map(|s| s.stage_order)
-            .collect();
+        let active: Vec<i32> =
+            req.stages.iter().filter(|s| s.status == StageStatus::Active).map(|s| s.stage_order).collect();
         for order in active {
             self.evaluate_stage(req, &mut step, order, "system");
             if req.status.is_terminal() {
@@ -182,15 +170,8 @@ impl<'a> Machine<'a> {
         Ok(step)
     }
 
-    pub fn claim(
-        &mut self,
-        req: &mut RequestState,
-        task_id: Uuid,
-        actor: &Actor,
-    ) -> Result<Step, Refusal> {
-        let task = req
-            .task_mut(task_id)
-            .ok_or(Refusal::TaskNotFound(task_id))?;
+    pub fn claim(&mut self, req: &mut RequestState, task_id: Uuid, actor: &Actor) -> Result<Step, Refusal> {
+        let task = req.task_mut(task_id).ok_or(Refusal::TaskNotFound(task_id))?;
         if task.assignee != actor.assignee_id && !actor.is_admin() {
             return Err(Refusal::NotAssignee);
         }
@@ -204,16 +185,9 @@ impl<'a> Machine<'a> {
         Ok(step)
     }
 
-    pub fn decide(
-        &mut self,
-        req: &mut RequestState,
-        decision: DecisionInput,
-        actor: &Actor,
-    ) -> Result<Step, Refusal> {
+    pub fn decide(&mut self, req: &mut RequestState, decision: DecisionInput, actor: &Actor) -> Result<Step, Refusal> {
         let now = self.now;
-        let task = req
-            .task(decision.task_id)
-            .ok_or(Refusal::TaskNotFound(decision.task_id))?;
+        let task = req.task(decision.task_id).ok_or(Refusal::TaskNotFound(decision.task_id))?;
         if task.assignee != actor.assignee_id && !actor.is_admin() {
             return Err(Refusal::NotAssignee);
         }
@@ -223,9 +197,7 @@ impl<'a> Machine<'a> {
         self.refuse_terminal(req)?;
         let (stage_order, kind) = (task.stage_order, task.kind);
         let mut step = Step::default();
-        let task = req
-            .task_mut(decision.task_id)
-            .ok_or(Refusal::TaskNotFound(decision.task_id))?;
+        let task = req.task_mut(decision.task_id).ok_or(Refusal::TaskNotFound(decision.task_id))?;
         task.status = TaskStatus::Completed;
         task.completed_at = Some(now);
         task.decision = Some(decision.action);
@@ -253,24 +225,13 @@ impl<'a> Machine<'a> {
         Ok(step)
     }
 
-    pub fn cancel(
-        &mut self,
-        req: &mut RequestState,
-        actor: &str,
-        reason: Option<String>,
-    ) -> Result<Step, Refusal> {
+    pub fn cancel(&mut self, req: &mut RequestState, actor: &str, reason: Option<String>) -> Result<Step, Refusal> {
         self.refuse_terminal(req)?;
         let mut step = Step::default();
         self.close_live_tasks(req, &mut step, None);
         self.finish(req, RequestStatus::Cancelled);
         let order = req.current_stage_order;
-        self.emit(
-            req,
-            &mut step,
-            "request_cancelled",
-            Some(order),
-            json!({"actor": actor, "reason": reason}),
-        );
+        self.emit(req, &mut step, "request_cancelled", Some(order), json!({"actor": actor, "reason": reason}));
         Ok(step)
     }
 
@@ -289,10 +250,7 @@ impl<'a> Machine<'a> {
         if req.status.is_terminal() {
             return;
         }
-        let busy = req
-            .stages
-            .iter()
-            .any(|s| matches!(s.status, StageStatus::Active | StageStatus::Resolving));
+        let busy = req.stages.iter().any(|s| matches!(s.status, StageStatus::Active | StageStatus::Resolving));
         if busy {
             self.refresh_current(req);
             return;
@@ -320,52 +278,26 @@ impl<'a> Machine<'a> {
         }
     }
 
-    fn apply_resolution(
-        &mut self,
-        req: &mut RequestState,
-        step: &mut Step,
-        order: i32,
-        resolution: Resolution,
-    ) {
+    fn apply_resolution(&mut self, req: &mut RequestState, step: &mut Step, order: i32, resolution: Resolution) {
         let Some(def) = self.policy.stages.iter().find(|s| s.stage_order == order) else {
             return;
         };
         match resolution {
             Resolution::Failed { reason } => {
-                self.emit(
-                    req,
-                    step,
-                    "stage_resolution_failed",
-                    Some(order),
-                    json!({"reason": reason}),
-                );
+                self.emit(req, step, "stage_resolution_failed", Some(order), json!({"reason": reason}));
             }
-            Resolution::Skip => {
-                self.skip_stage(req, step, order, "skip_if", "skipped: skip_if true")
-            }
-            Resolution::Resolved {
-                approvers,
-                observers,
-            } => {
+            Resolution::Skip => self.skip_stage(req, step, order, "skip_if", "skipped: skip_if true"),
+            Resolution::Resolved { approvers, observers } => {
                 let (approvers, filtered) = self.segregate(req, order, approvers);
                 if approvers.is_empty() {
                     let why = if filtered.is_empty() {
                         "no approvers resolved".to_owned()
                     } else {
-                        format!(
-                            "no approvers left after segregation of duties removed {}",
-                            filtered.join(", ")
-                        )
+                        format!("no approvers left after segregation of duties removed {}", filtered.join(", "))
                     };
                     match def.on_empty {
                         crate::domain::OnEmpty::Skip => {
-                            self.skip_stage(
-                                req,
-                                step,
-                                order,
-                                "no_approvers",
-                                &format!("skipped: {why}"),
-                            );
+                            self.skip_stage(req, step, order, "no_approvers", &format!("skipped: {why}"));
                         }
                         crate::domain::OnEmpty::Block => {
                             if let Some(stage) = req.stage_mut(order) {
@@ -395,12 +327,7 @@ impl<'a> Machine<'a> {
 
     /// Segregation of duties: drops the requester and earlier approvers as
     /// the policy asks. Returns the kept approvers and the removed users.
-    fn segregate(
-        &self,
-        req: &RequestState,
-        order: i32,
-        approvers: Vec<Assignee>,
-    ) -> (Vec<Assignee>, Vec<String>) {
+    fn segregate(&self, req: &RequestState, order: i32, approvers: Vec<Assignee>) -> (Vec<Assignee>, Vec<String>) {
         let mut kept = Vec::with_capacity(approvers.len());
         let mut removed = Vec::new();
         for a in approvers {
@@ -430,17 +357,11 @@ impl<'a> Machine<'a> {
         approvers: Vec<Assignee>,
         observers: Vec<Assignee>,
     ) {
-        let due_at = def
-            .sla_hours
-            .map(|h| self.now + Duration::milliseconds((h * 3_600_000.0).round() as i64));
-        let observers: Vec<Assignee> = observers
-            .into_iter()
-            .filter(|o| !approvers.iter().any(|a| a.user == o.user))
-            .collect();
-        for (a, kind) in approvers
-            .iter()
-            .map(|a| (a, RuleKind::Approver))
-            .chain(observers.iter().map(|o| (o, RuleKind::Observer)))
+        let due_at = def.sla_hours.map(|h| self.now + Duration::milliseconds((h * 3_600_000.0).round() as i64));
+        let observers: Vec<Assignee> =
+            observers.into_iter().filter(|o| !approvers.iter().any(|a| a.user == o.user)).collect();
+        for (a, kind) in
+            approvers.iter().map(|a| (a, RuleKind::Approver)).chain(observers.iter().map(|o| (o, RuleKind::Observer)))
         {
             let id = self.ids.next_id();
             req.tasks.push(Task {
@@ -456,11 +377,7 @@ impl<'a> Machine<'a> {
                 status: TaskStatus::Open,
                 claimed_at: None,
                 completed_at: None,
-                due_at: if kind == RuleKind::Approver {
-                    due_at
-                } else {
-                    None
-                },
+                due_at: if kind == RuleKind::Approver { due_at } else { None },
                 decision: None,
                 decision_id: None,
                 created_at: self.now,
@@ -472,11 +389,7 @@ impl<'a> Machine<'a> {
             stage.started_at = Some(self.now);
         }
         let names = |list: &[Assignee]| list.iter().map(|a| a.user.clone()).collect::<Vec<_>>();
-        let required: Vec<String> = approvers
-            .iter()
-            .filter(|a| a.required)
-            .map(|a| a.user.clone())
-            .collect();
+        let required: Vec<String> = approvers.iter().filter(|a| a.required).map(|a| a.user.clone()).collect();
         self.emit(
             req,
             step,
@@ -493,26 +406,13 @@ impl<'a> Machine<'a> {
         );
     }
 
-    fn skip_stage(
-        &mut self,
-        req: &mut RequestState,
-        step: &mut Step,
-        order: i32,
-        reason: &str,
-        why: &str,
-    ) {
+    fn skip_stage(&mut self, req: &mut RequestState, step: &mut Step, order: i32, reason: &str, why: &str) {
         if let Some(stage) = req.stage_mut(order) {
             stage.status = StageStatus::Skipped;
             stage.reason = Some(why.to_owned());
             stage.completed_at = Some(self.now);
         }
-        self.emit(
-            req,
-            step,
-            "stage_skipped",
-            Some(order),
-            json!({"reason": reason}),
-        );
+        self.emit(req, step, "stage_skipped", Some(order), json!({"reason": reason}));
     }
 
     /// Applies the stage's mode to its approver slots and closes it when decided.
@@ -526,42 +426,16 @@ impl<'a> Machine<'a> {
         let verdict = quorum::evaluate(def.mode, def.mode_value, &req.slots(order));
         match verdict {
             Verdict::Pending { .. } => {}
-            Verdict::Approved {
-                approvals, slots, ..
-            } => {
-                self.close_stage(
-                    req,
-                    step,
-                    order,
-                    StageStatus::Approved,
-                    format!("{approvals} of {slots} approved"),
-                );
-                self.emit(
-                    req,
-                    step,
-                    "stage_completed",
-                    Some(order),
-                    json!({"outcome": "approved", "actor": actor}),
-                );
+            Verdict::Approved { approvals, slots, .. } => {
+                self.close_stage(req, step, order, StageStatus::Approved, format!("{approvals} of {slots} approved"));
+                self.emit(req, step, "stage_completed", Some(order), json!({"outcome": "approved", "actor": actor}));
             }
             Verdict::Rejected { reason } => {
                 self.close_stage(req, step, order, StageStatus::Rejected, reason);
                 self.close_live_tasks(req, step, None);
-                self.emit(
-                    req,
-                    step,
-                    "stage_completed",
-                    Some(order),
-                    json!({"outcome": "rejected", "actor": actor}),
-                );
+                self.emit(req, step, "stage_completed", Some(order), json!({"outcome": "rejected", "actor": actor}));
                 self.finish(req, RequestStatus::Rejected);
-                self.emit(
-                    req,
-                    step,
-                    "request_rejected",
-                    Some(order),
-                    json!({"actor": actor}),
-                );
+                self.emit(req, step, "request_rejected", Some(order), json!({"actor": actor}));
             }
         }
     }
@@ -583,12 +457,7 @@ impl<'a> Machine<'a> {
     }
 
     /// Flips open and claimed tasks (of one stage, or of the whole request) to `skipped`.
-    fn close_live_tasks(
-        &mut self,
-        req: &mut RequestState,
-        step: &mut Step,
-        only_stage: Option<i32>,
-    ) {
+    fn close_live_tasks(&mut self, req: &mut RequestState, step: &mut Step, only_stage: Option<i32>) {
         for task in req.tasks.iter_mut() {
             if task.status.is_live() && only_stage.is_none_or(|o| o == task.stage_order) {
                 task.status = TaskStatus::Skipped;
@@ -614,9 +483,7 @@ impl<'a> Machine<'a> {
         {
             req.current_stage_order = order;
         }
-        if req.status == RequestStatus::Pending
-            && req.stages.iter().any(|s| s.status == StageStatus::Active)
-        {
+        if req.status == RequestStatus::Pending && req.stages.iter().any(|s| s.status == StageStatus::Active) {
             req.status = RequestStatus::InReview;
         }
     }
@@ -634,10 +501,7 @@ impl<'a> Machine<'a> {
         payload.insert("artifact_type".into(), json!(req.artifact_type));
         payload.insert("artifact_id".into(), json!(req.artifact_id));
         payload.insert("status".into(), json!(req.status.as_str()));
-        payload.insert(
-            "stage_order".into(),
-            json!(stage_order.unwrap_or(req.current_stage_order)),
-        );
+        payload.insert("stage_order".into(), json!(stage_order.unwrap_or(req.current_stage_order)));
         if let Value::Object(extra) = extra {
             payload.extend(extra);
         }
@@ -666,10 +530,8 @@ pub struct DecisionInput {
 /// together, a null group is a group of one, and groups run in the order of
 /// the smallest `stage_order` in them.
 pub fn next_group(policy: &PolicyDef, req: &RequestState) -> Option<Vec<i32>> {
-    let first = policy
-        .stages
-        .iter()
-        .find(|s| req.stage(s.stage_order).map(|st| st.status) == Some(StageStatus::Waiting))?;
+    let first =
+        policy.stages.iter().find(|s| req.stage(s.stage_order).map(|st| st.status) == Some(StageStatus::Waiting))?;
     Some(match first.parallel_group {
         None => vec![first.stage_order],
         Some(g) => policy

@@ -19,18 +19,9 @@ pub struct Slot<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    Pending {
-        approvals: usize,
-        needed: usize,
-    },
-    Approved {
-        approvals: usize,
-        needed: usize,
-        slots: usize,
-    },
-    Rejected {
-        reason: String,
-    },
+    Pending { approvals: usize, needed: usize },
+    Approved { approvals: usize, needed: usize, slots: usize },
+    Rejected { reason: String },
 }
 
 /// Approvals a stage needs out of `slots` live approver slots.
@@ -47,51 +38,29 @@ pub fn needed(mode: StageMode, mode_value: Option<i32>, slots: usize) -> usize {
 
 pub fn evaluate(mode: StageMode, mode_value: Option<i32>, slots: &[Slot<'_>]) -> Verdict {
     let needed = needed(mode, mode_value, slots.len());
-    let approvals = slots
-        .iter()
-        .filter(|s| s.decision == Some(DecisionAction::Approve))
-        .count();
+    let approvals = slots.iter().filter(|s| s.decision == Some(DecisionAction::Approve)).count();
     let live = slots.iter().filter(|s| s.live).count();
-    let rejecter = slots
-        .iter()
-        .find(|s| s.decision == Some(DecisionAction::Reject));
+    let rejecter = slots.iter().find(|s| s.decision == Some(DecisionAction::Reject));
 
     if mode == StageMode::All {
         if let Some(r) = rejecter {
-            return Verdict::Rejected {
-                reason: format!("rejected by {}", r.assignee),
-            };
+            return Verdict::Rejected { reason: format!("rejected by {}", r.assignee) };
         }
     }
-    if let Some(missing) = slots
-        .iter()
-        .find(|s| s.required && !s.live && s.decision != Some(DecisionAction::Approve))
-    {
+    if let Some(missing) = slots.iter().find(|s| s.required && !s.live && s.decision != Some(DecisionAction::Approve)) {
         let what = match missing.decision {
             Some(DecisionAction::Reject) => "rejected",
             Some(DecisionAction::Abstain) => "abstained",
             _ => "has no open task left",
         };
-        return Verdict::Rejected {
-            reason: format!("required approver {} {what}", missing.assignee),
-        };
+        return Verdict::Rejected { reason: format!("required approver {} {what}", missing.assignee) };
     }
-    let required_pending = slots
-        .iter()
-        .any(|s| s.required && s.decision != Some(DecisionAction::Approve));
+    let required_pending = slots.iter().any(|s| s.required && s.decision != Some(DecisionAction::Approve));
     if approvals >= needed && !required_pending {
-        return Verdict::Approved {
-            approvals,
-            needed,
-            slots: slots.len(),
-        };
+        return Verdict::Approved { approvals, needed, slots: slots.len() };
     }
     if approvals + live < needed {
-        let after = match slots
-            .iter()
-            .rev()
-            .find(|s| !s.live && s.decision != Some(DecisionAction::Approve))
-        {
+        let after = match slots.iter().rev().find(|s| !s.live && s.decision != Some(DecisionAction::Approve)) {
             Some(s) => match s.decision {
                 Some(DecisionAction::Reject) => format!(" after {} rejected", s.assignee),
                 Some(DecisionAction::Abstain) => format!(" after {} abstained", s.assignee),
@@ -99,9 +68,7 @@ pub fn evaluate(mode: StageMode, mode_value: Option<i32>, slots: &[Slot<'_>]) ->
             },
             None => format!(": {} approver(s) resolved, {needed} needed", slots.len()),
         };
-        return Verdict::Rejected {
-            reason: format!("quorum unreachable{after}"),
-        };
+        return Verdict::Rejected { reason: format!("quorum unreachable{after}") };
     }
     Verdict::Pending { approvals, needed }
 }
@@ -113,12 +80,7 @@ mod tests {
     use DecisionAction::*;
 
     fn slot(decision: Option<DecisionAction>) -> Slot<'static> {
-        Slot {
-            assignee: "u",
-            required: false,
-            live: decision.is_none(),
-            decision,
-        }
+        Slot { assignee: "u", required: false, live: decision.is_none(), decision }
     }
 
     fn slots(decisions: &[Option<DecisionAction>]) -> Vec<Slot<'static>> {
@@ -143,91 +105,40 @@ mod tests {
 
     #[test]
     fn in_all_mode_one_reject_rejects_at_once() {
-        let v = evaluate(
-            StageMode::All,
-            None,
-            &slots(&[Some(Approve), Some(Reject), None]),
-        );
+        let v = evaluate(StageMode::All, None, &slots(&[Some(Approve), Some(Reject), None]));
         assert!(matches!(v, Verdict::Rejected { .. }), "{v:?}");
     }
 
     #[test]
     fn in_any_n_mode_a_reject_waits_while_the_quorum_is_reachable() {
-        let v = evaluate(
-            StageMode::AnyN,
-            Some(2),
-            &slots(&[Some(Reject), None, None]),
-        );
-        assert_eq!(
-            v,
-            Verdict::Pending {
-                approvals: 0,
-                needed: 2
-            }
-        );
-        let v = evaluate(
-            StageMode::AnyN,
-            Some(2),
-            &slots(&[Some(Reject), Some(Reject), None]),
-        );
-        assert!(
-            matches!(v, Verdict::Rejected { ref reason } if reason.contains("quorum unreachable")),
-            "{v:?}"
-        );
+        let v = evaluate(StageMode::AnyN, Some(2), &slots(&[Some(Reject), None, None]));
+        assert_eq!(v, Verdict::Pending { approvals: 0, needed: 2 });
+        let v = evaluate(StageMode::AnyN, Some(2), &slots(&[Some(Reject), Some(Reject), None]));
+        assert!(matches!(v, Verdict::Rejected { ref reason } if reason.contains("quorum unreachable")), "{v:?}");
     }
 
     #[test]
     fn the_first_n_approvals_complete_an_any_n_stage() {
         let v = evaluate(StageMode::AnyN, Some(1), &slots(&[Some(Approve), None]));
-        assert_eq!(
-            v,
-            Verdict::Approved {
-                approvals: 1,
-                needed: 1,
-                slots: 2
-            }
-        );
+        assert_eq!(v, Verdict::Approved { approvals: 1, needed: 1, slots: 2 });
     }
 
     #[test]
     fn an_abstain_fills_a_slot_without_a_vote() {
         // all-mode: the abstainer can no longer approve, so the stage cannot complete.
         let v = evaluate(StageMode::All, None, &slots(&[Some(Abstain), None]));
-        assert!(
-            matches!(v, Verdict::Rejected { ref reason } if reason.contains("abstained")),
-            "{v:?}"
-        );
+        assert!(matches!(v, Verdict::Rejected { ref reason } if reason.contains("abstained")), "{v:?}");
         // any-1: the other approver can still carry it.
         let v = evaluate(StageMode::AnyN, None, &slots(&[Some(Abstain), None]));
-        assert_eq!(
-            v,
-            Verdict::Pending {
-                approvals: 0,
-                needed: 1
-            }
-        );
+        assert_eq!(v, Verdict::Pending { approvals: 0, needed: 1 });
     }
 
     #[test]
     fn percentage_rejects_only_when_unreachable() {
         // 50% of 4 = 2 needed.
-        let v = evaluate(
-            StageMode::Percentage,
-            Some(50),
-            &slots(&[Some(Reject), Some(Reject), None, None]),
-        );
-        assert_eq!(
-            v,
-            Verdict::Pending {
-                approvals: 0,
-                needed: 2
-            }
-        );
-        let v = evaluate(
-            StageMode::Percentage,
-            Some(50),
-            &slots(&[Some(Reject), Some(Reject), Some(Reject), None]),
-        );
+        let v = evaluate(StageMode::Percentage, Some(50), &slots(&[Some(Reject), Some(Reject), None, None]));
+        assert_eq!(v, Verdict::Pending { approvals: 0, needed: 2 });
+        let v = evaluate(StageMode::Percentage, Some(50), &slots(&[Some(Reject), Some(Reject), Some(Reject), None]));
         assert!(matches!(v, Verdict::Rejected { .. }));
     }
 
@@ -235,32 +146,13 @@ mod tests {
     fn a_required_approver_gates_a_met_quorum() {
         let mut s = slots(&[Some(Approve), Some(Approve), None]);
         s[2].required = true;
-        assert_eq!(
-            evaluate(StageMode::AnyN, Some(2), &s),
-            Verdict::Pending {
-                approvals: 2,
-                needed: 2
-            }
-        );
-        s[2] = Slot {
-            assignee: "boss",
-            required: true,
-            live: false,
-            decision: Some(Abstain),
-        };
-        assert!(matches!(
-            evaluate(StageMode::AnyN, Some(2), &s),
-            Verdict::Rejected { .. }
-        ));
+        assert_eq!(evaluate(StageMode::AnyN, Some(2), &s), Verdict::Pending { approvals: 2, needed: 2 });
+        s[2] = Slot { assignee: "boss", required: true, live: false, decision: Some(Abstain) };
+        assert!(matches!(evaluate(StageMode::AnyN, Some(2), &s), Verdict::Rejected { .. }));
     }
 
     fn decision() -> impl Strategy<Value = Option<DecisionAction>> {
-        prop_oneof![
-            Just(None),
-            Just(Some(Approve)),
-            Just(Some(Reject)),
-            Just(Some(Abstain))
-        ]
+        prop_oneof![Just(None), Just(Some(Approve)), Just(Some(Reject)), Just(Some(Abstain))]
     }
 
     fn mode() -> impl Strategy<Value = (StageMode, Option<i32>)> {

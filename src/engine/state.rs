@@ -145,11 +145,7 @@ impl RequestState {
     pub fn slots(&self, order: i32) -> Vec<Slot<'_>> {
         self.tasks
             .iter()
-            .filter(|t| {
-                t.stage_order == order
-                    && t.kind == RuleKind::Approver
-                    && t.status != TaskStatus::Reassigned
-            })
+            .filter(|t| t.stage_order == order && t.kind == RuleKind::Approver && t.status != TaskStatus::Reassigned)
             .map(|t| Slot {
                 assignee: &t.assignee,
                 required: t.required,

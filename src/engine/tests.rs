@@ -23,46 +23,27 @@ fn two_stage() -> PolicyDef {
 
 /// Resolves `user` rules the way the resolver does, without IO.
 fn resolve(policy: &PolicyDef, order: i32) -> Resolution {
-    let stage = policy
-        .stages
-        .iter()
-        .find(|s| s.stage_order == order)
-        .expect("stage");
+    let stage = policy.stages.iter().find(|s| s.stage_order == order).expect("stage");
     let mut approvers = Vec::new();
     let mut observers = Vec::new();
     for rule in &stage.rules {
         if let RuleSpec::User { user_id } = &rule.spec {
-            let a = Assignee {
-                user: user_id.clone(),
-                required: rule.required,
-                delegated_from: None,
-            };
+            let a = Assignee { user: user_id.clone(), required: rule.required, delegated_from: None };
             match rule.kind {
                 RuleKind::Approver => approvers.push(a),
                 RuleKind::Observer => observers.push(a),
             }
         }
     }
-    Resolution::Resolved {
-        approvers,
-        observers,
-    }
+    Resolution::Resolved { approvers, observers }
 }
 
 fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 4, 23, 10, 0, 0)
-        .single()
-        .expect("time")
+    Utc.with_ymd_and_hms(2026, 4, 23, 10, 0, 0).single().expect("time")
 }
 
 fn user(name: &str) -> Actor {
-    Actor {
-        sub: format!("sub-{name}"),
-        assignee_id: name.into(),
-        name: None,
-        email: None,
-        roles: vec![],
-    }
+    Actor { sub: format!("sub-{name}"), assignee_id: name.into(), name: None, email: None, roles: vec![] }
 }
 
 fn new_request(policy: &PolicyDef) -> RequestState {
@@ -77,35 +58,20 @@ fn new_request(policy: &PolicyDef) -> RequestState {
 }
 
 /// Applies a step's resolution requests until none is left.
-fn settle(
-    policy: &PolicyDef,
-    req: &mut RequestState,
-    mut step: Step,
-    seed: u128,
-) -> Vec<&'static str> {
+fn settle(policy: &PolicyDef, req: &mut RequestState, mut step: Step, seed: u128) -> Vec<&'static str> {
     let mut types: Vec<&'static str> = step.events.iter().map(|e| e.event_type).collect();
     let mut n = seed;
     while !step.resolve.is_empty() {
         n += 1;
-        let results = step
-            .resolve
-            .iter()
-            .map(|o| (*o, resolve(policy, *o)))
-            .collect();
-        step = Machine::new(policy, now(), Uuid::from_u128(n))
-            .resolved(req, results)
-            .expect("resolves");
+        let results = step.resolve.iter().map(|o| (*o, resolve(policy, *o))).collect();
+        step = Machine::new(policy, now(), Uuid::from_u128(n)).resolved(req, results).expect("resolves");
         types.extend(step.events.iter().map(|e| e.event_type));
     }
     types
 }
 
 fn open_task(req: &RequestState, assignee: &str) -> Uuid {
-    req.tasks
-        .iter()
-        .find(|t| t.assignee == assignee && t.status.is_live())
-        .expect("open task")
-        .id
+    req.tasks.iter().find(|t| t.assignee == assignee && t.status.is_live()).expect("open task").id
 }
 
 fn decide(
@@ -116,16 +82,9 @@ fn decide(
     seed: u128,
 ) -> Vec<&'static str> {
     let task_id = open_task(req, who);
-    let input = DecisionInput {
-        task_id,
-        decision_id: Uuid::from_u128(seed),
-        action,
-        comment: None,
-        attachments_ref: None,
-    };
-    let step = Machine::new(policy, now(), Uuid::from_u128(seed))
-        .decide(req, input, &user(who))
-        .expect("decides");
+    let input =
+        DecisionInput { task_id, decision_id: Uuid::from_u128(seed), action, comment: None, attachments_ref: None };
+    let step = Machine::new(policy, now(), Uuid::from_u128(seed)).decide(req, input, &user(who)).expect("decides");
     settle(policy, req, step, seed * 100)
 }
 
@@ -138,13 +97,7 @@ fn the_two_stage_happy_path_of_spec_003_ends_approved() {
     let events = settle(&p, &mut req, step, 10);
     assert_eq!(events, vec!["request_created", "stage_started"]);
     assert_eq!(req.status, RequestStatus::InReview);
-    assert_eq!(
-        req.tasks
-            .iter()
-            .map(|t| t.assignee.as_str())
-            .collect::<Vec<_>>(),
-        vec!["alice", "bob"]
-    );
+    assert_eq!(req.tasks.iter().map(|t| t.assignee.as_str()).collect::<Vec<_>>(), vec!["alice", "bob"]);
 
     let events = decide(&p, &mut req, "alice", DecisionAction::Approve, 2);
     assert_eq!(events, vec!["stage_completed", "stage_started"]);
@@ -155,10 +108,7 @@ fn the_two_stage_happy_path_of_spec_003_ends_approved() {
     let events = decide(&p, &mut req, "director-x", DecisionAction::Approve, 3);
     assert_eq!(events, vec!["stage_completed", "request_approved"]);
     assert_eq!(req.status, RequestStatus::Approved);
-    assert_eq!(
-        req.stage(1).and_then(|s| s.reason.clone()).as_deref(),
-        Some("1 of 2 approved")
-    );
+    assert_eq!(req.stage(1).and_then(|s| s.reason.clone()).as_deref(), Some("1 of 2 approved"));
 }
 
 #[test]
@@ -170,10 +120,7 @@ fn cancelling_skips_open_tasks_and_ends_the_request() {
     let step = Machine::new(&p, now(), Uuid::from_u128(5))
         .cancel(&mut req, "registry", Some("withdrawn".into()))
         .expect("cancels");
-    assert_eq!(
-        step.events.iter().map(|e| e.event_type).collect::<Vec<_>>(),
-        vec!["request_cancelled"]
-    );
+    assert_eq!(step.events.iter().map(|e| e.event_type).collect::<Vec<_>>(), vec!["request_cancelled"]);
     assert_eq!(step.events[0].payload["reason"], "withdrawn");
     assert_eq!(req.status, RequestStatus::Cancelled);
     assert!(req.tasks.iter().all(|t| t.status == TaskStatus::Skipped));
@@ -221,16 +168,9 @@ fn a_decision_by_someone_else_or_on_a_closed_task_is_refused() {
         attachments_ref: None,
     };
     let mut m = Machine::new(&p, now(), Uuid::from_u128(2));
-    assert_eq!(
-        m.decide(&mut req, input(2), &user("bob")),
-        Err(Refusal::NotAssignee)
-    );
-    m.decide(&mut req, input(3), &user("alice"))
-        .expect("alice decides");
-    assert_eq!(
-        m.decide(&mut req, input(4), &user("alice")),
-        Err(Refusal::TaskClosed("completed"))
-    );
+    assert_eq!(m.decide(&mut req, input(2), &user("bob")), Err(Refusal::NotAssignee));
+    m.decide(&mut req, input(3), &user("alice")).expect("alice decides");
+    assert_eq!(m.decide(&mut req, input(4), &user("alice")), Err(Refusal::TaskClosed("completed")));
 }
 
 #[test]
@@ -241,11 +181,7 @@ fn an_observer_decision_never_moves_the_stage() {
     let mut req = new_request(&p);
     let step = Machine::new(&p, now(), Uuid::from_u128(1)).start(&mut req, "registry");
     settle(&p, &mut req, step, 10);
-    let legal = req
-        .tasks
-        .iter()
-        .find(|t| t.assignee == "legal")
-        .expect("observer task");
+    let legal = req.tasks.iter().find(|t| t.assignee == "legal").expect("observer task");
     assert_eq!((legal.kind, legal.due_at), (RuleKind::Observer, None));
     let events = decide(&p, &mut req, "legal", DecisionAction::Reject, 2);
     assert!(events.is_empty());
@@ -257,21 +193,10 @@ fn a_stage_with_nobody_resolved_blocks_by_default() {
     let p = two_stage();
     let mut req = new_request(&p);
     let step = Machine::new(&p, now(), Uuid::from_u128(1)).start(&mut req, "registry");
-    let empty = Resolution::Resolved {
-        approvers: vec![],
-        observers: vec![],
-    };
-    let step2 = Machine::new(&p, now(), Uuid::from_u128(2))
-        .resolved(&mut req, vec![(step.resolve[0], empty)])
-        .expect("ok");
-    assert_eq!(
-        step2
-            .events
-            .iter()
-            .map(|e| e.event_type)
-            .collect::<Vec<_>>(),
-        vec!["request_rejected"]
-    );
+    let empty = Resolution::Resolved { approvers: vec![], observers: vec![] };
+    let step2 =
+        Machine::new(&p, now(), Uuid::from_u128(2)).resolved(&mut req, vec![(step.resolve[0], empty)]).expect("ok");
+    assert_eq!(step2.events.iter().map(|e| e.event_type).collect::<Vec<_>>(), vec!["request_rejected"]);
     assert_eq!(step2.events[0].payload["reason"], "no_approvers_resolved");
     assert_eq!(req.status, RequestStatus::Rejected);
 }
@@ -281,16 +206,9 @@ fn a_failed_resolution_leaves_the_stage_unstarted() {
     let p = two_stage();
     let mut req = new_request(&p);
     Machine::new(&p, now(), Uuid::from_u128(1)).start(&mut req, "registry");
-    let failed = Resolution::Failed {
-        reason: "resolver down".into(),
-    };
-    let step = Machine::new(&p, now(), Uuid::from_u128(2))
-        .resolved(&mut req, vec![(1, failed)])
-        .expect("ok");
-    assert_eq!(
-        step.events.iter().map(|e| e.event_type).collect::<Vec<_>>(),
-        vec!["stage_resolution_failed"]
-    );
+    let failed = Resolution::Failed { reason: "resolver down".into() };
+    let step = Machine::new(&p, now(), Uuid::from_u128(2)).resolved(&mut req, vec![(1, failed)]).expect("ok");
+    assert_eq!(step.events.iter().map(|e| e.event_type).collect::<Vec<_>>(), vec!["stage_resolution_failed"]);
     assert_eq!(req.status, RequestStatus::Pending);
     assert_eq!(req.stage(1).map(|s| s.status), Some(StageStatus::Resolving));
     assert!(step.resolve.is_empty());

@@ -28,18 +28,10 @@ pub async fn audit_log(
     caller.require_viewer()?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::invalid(
-            &["query", "limit"],
-            "must be between 1 and 1000",
-            json!(limit),
-        ));
+        return Err(ApiError::invalid(&["query", "limit"], "must be between 1 and 1000", json!(limit)));
     }
     let mut conn = s.pool.acquire().await.context("database")?;
-    Ok(Json(
-        audit::list(&mut conn, &q, limit)
-            .await
-            .context("reading the audit log")?,
-    ))
+    Ok(Json(audit::list(&mut conn, &q, limit).await.context("reading the audit log")?))
 }
 
 /// The outcome of a command, once the engine has applied it; 202 until then.
@@ -52,17 +44,8 @@ pub async fn command_outcome(
     Path(id): Path<Uuid>,
 ) -> Result<Response> {
     let mut conn = s.pool.acquire().await.context("database")?;
-    Ok(
-        match commands::processed(&mut conn, id)
-            .await
-            .context("reading a command outcome")?
-        {
-            Some(outcome) => respond(outcome),
-            None => (
-                StatusCode::ACCEPTED,
-                Json(json!({"command_id": id, "status": "pending"})),
-            )
-                .into_response(),
-        },
-    )
+    Ok(match commands::processed(&mut conn, id).await.context("reading a command outcome")? {
+        Some(outcome) => respond(outcome),
+        None => (StatusCode::ACCEPTED, Json(json!({"command_id": id, "status": "pending"}))).into_response(),
+    })
 }

@@ -42,31 +42,18 @@ struct Keys {
 
 impl Authenticator {
     pub fn new(config: KeycloakConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .build()
-            .unwrap_or_default();
-        Self {
-            config,
-            http,
-            keys: RwLock::new(Keys::default()),
-        }
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap_or_default();
+        Self { config, http, keys: RwLock::new(Keys::default()) }
     }
 
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Actor, ApiError> {
         let token = header
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::unauthorized("Missing bearer token"))?;
-        let claims = if self.config.dev_mode() {
-            unverified_claims(token)?
-        } else {
-            self.verified_claims(token).await?
-        };
+        let claims =
+            if self.config.dev_mode() { unverified_claims(token)? } else { self.verified_claims(token).await? };
         actor_from_claims(&claims)
     }
 
@@ -79,9 +66,7 @@ impl Authenticator {
             None => {
                 self.refresh(false).await?;
                 self.key(&kid).await.ok_or_else(|| {
-                    ApiError::unauthorized(format!(
-                        "Invalid bearer token: unknown signing key `{kid}`"
-                    ))
+                    ApiError::unauthorized(format!("Invalid bearer token: unknown signing key `{kid}`"))
                 })?
             }
         };
@@ -151,10 +136,7 @@ impl Authenticator {
                 AlgorithmParameters::OctetKey(_) => continue,
             };
             if let Ok(key) = DecodingKey::from_jwk(jwk) {
-                keys.by_kid.insert(
-                    jwk.common.key_id.clone().unwrap_or_default(),
-                    (key, algorithms),
-                );
+                keys.by_kid.insert(jwk.common.key_id.clone().unwrap_or_default(), (key, algorithms));
             }
         }
         keys.fetched_at = Some(Instant::now());
@@ -166,9 +148,7 @@ impl Authenticator {
 fn unverified_claims(token: &str) -> Result<Value, ApiError> {
     let invalid = || ApiError::unauthorized("Invalid bearer token");
     let mut parts = token.split('.');
-    let (Some(_), Some(payload), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(_), Some(payload), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(invalid());
     };
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -184,25 +164,13 @@ fn unverified_claims(token: &str) -> Result<Value, ApiError> {
 
 pub fn actor_from_claims(claims: &Value) -> Result<Actor, ApiError> {
     let text = |name: &str| {
-        claims
-            .get(name)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
+        claims.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
     };
     let sub = text("sub").ok_or_else(|| ApiError::unauthorized("Token missing `sub` claim"))?;
-    let assignee_id = text("preferred_username")
-        .or_else(|| text("username"))
-        .unwrap_or_else(|| sub.clone());
+    let assignee_id = text("preferred_username").or_else(|| text("username")).unwrap_or_else(|| sub.clone());
     let mut roles: Vec<String> = Vec::new();
     let mut add = |list: Option<&Value>| {
-        for role in list
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-        {
+        for role in list.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
             if !roles.iter().any(|r| r == role) {
                 roles.push(role.to_owned());
             }
@@ -214,13 +182,7 @@ pub fn actor_from_claims(claims: &Value) -> Result<Actor, ApiError> {
             add(client.get("roles"));
         }
     }
-    Ok(Actor {
-        sub,
-        assignee_id,
-        name: text("name"),
-        email: text("email"),
-        roles,
-    })
+    Ok(Actor { sub, assignee_id, name: text("name"), email: text("email"), roles })
 }
 
 /// The authenticated caller of a handler.
@@ -229,14 +191,8 @@ pub struct Caller(pub Actor);
 impl FromRequestParts<Arc<AppState>> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, Self::Rejection> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|h| h.to_str().ok());
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|h| h.to_str().ok());
         state.auth.authenticate(header).await.map(Caller)
     }
 }
@@ -246,9 +202,7 @@ impl Caller {
         if self.0.is_viewer() {
             Ok(&self.0)
         } else {
-            Err(ApiError::forbidden(
-                "One of ['AWE_ADMIN', 'AWE_VIEWER'] required",
-            ))
+            Err(ApiError::forbidden("One of ['AWE_ADMIN', 'AWE_VIEWER'] required"))
         }
     }
 
@@ -267,8 +221,7 @@ mod tests {
     use serde_json::json;
 
     fn token(claims: Value) -> String {
-        let b64 =
-            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
         format!("{}.{}.sig", b64(&json!({"alg": "none"})), b64(&claims))
     }
 
@@ -280,16 +233,9 @@ mod tests {
             "realm_access": {"roles": ["offline_access"]},
             "resource_access": {"awe-admin-portal": {"roles": ["AWE_VIEWER"]}, "other": {"roles": ["AWE_ADMIN"]}}
         }));
-        let actor = auth
-            .authenticate(Some(&format!("Bearer {t}")))
-            .await
-            .expect("accepted");
+        let actor = auth.authenticate(Some(&format!("Bearer {t}"))).await.expect("accepted");
         assert_eq!(
-            (
-                actor.sub.as_str(),
-                actor.assignee_id.as_str(),
-                actor.name.as_deref()
-            ),
+            (actor.sub.as_str(), actor.assignee_id.as_str(), actor.name.as_deref()),
             ("s-1", "alice", Some("Alice"))
         );
         assert!(actor.is_admin() && actor.is_viewer());
@@ -298,19 +244,11 @@ mod tests {
     #[tokio::test]
     async fn a_missing_or_malformed_token_is_unauthorized() {
         let auth = Authenticator::new(KeycloakConfig::default());
-        for header in [
-            None,
-            Some("Bearer "),
-            Some("Bearer not-a-jwt"),
-            Some("Basic abc"),
-        ] {
+        for header in [None, Some("Bearer "), Some("Bearer not-a-jwt"), Some("Basic abc")] {
             let err = auth.authenticate(header).await.unwrap_err();
             assert_eq!(err.status(), StatusCode::UNAUTHORIZED, "{header:?}");
         }
-        let err = auth
-            .authenticate(Some(&format!("Bearer {}", token(json!({"name": "x"})))))
-            .await
-            .unwrap_err();
+        let err = auth.authenticate(Some(&format!("Bearer {}", token(json!({"name": "x"}))))).await.unwrap_err();
         assert_eq!(err.body()["detail"], "Token missing `sub` claim");
     }
 

@@ -1,6 +1,8 @@
 //! Turning a write into a command: publish it on JetStream, wait a bounded
 //! time for the engine's outcome, answer 202 with a Location past that.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -10,9 +12,11 @@ use axum::Json;
 use chrono::Utc;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::AppState;
+use crate::bus::Bus;
 use crate::command::{Command, Envelope, Outcome, ENVELOPE_VERSION};
 use crate::domain::Actor;
 use crate::error::{code, envelope_error, ApiError};
@@ -24,6 +28,50 @@ pub struct Pending {
     pub body: Value,
 }
 
+/// Routes outcomes to the requests waiting for them: one subscription per
+/// ingress process (`{prefix}.reply.{instance}.*`), not one per request.
+pub struct Replies {
+    subject: String,
+    waiting: Mutex<HashMap<Uuid, oneshot::Sender<Outcome>>>,
+}
+
+impl Replies {
+    pub async fn start(bus: &Bus) -> anyhow::Result<Arc<Self>> {
+        let subject = format!("{}.{}", bus.reply_subject(Uuid::now_v7()), "r");
+        let replies = Arc::new(Self { subject, waiting: Mutex::new(HashMap::new()) });
+        let mut sub = bus.client.subscribe(format!("{}.*", replies.subject)).await.context("subscribing to replies")?;
+        let router = Arc::downgrade(&replies);
+        tokio::spawn(async move {
+            while let Some(message) = sub.next().await {
+                let Some(replies) = router.upgrade() else { return };
+                let id = message.subject.rsplit('.').next().and_then(|t| Uuid::parse_str(t).ok());
+                let outcome = serde_json::from_slice::<Outcome>(&message.payload).ok();
+                if let (Some(id), Some(outcome)) = (id, outcome) {
+                    if let Some(waiter) = replies.take(id) {
+                        let _ = waiter.send(outcome);
+                    }
+                }
+            }
+        });
+        Ok(replies)
+    }
+
+    /// A reply subject of its own for one call (two calls may carry the same
+    /// command, e.g. racing retries with one `Idempotency-Key`).
+    fn register(&self) -> (Uuid, String, oneshot::Receiver<Outcome>) {
+        let call = Uuid::new_v4();
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut map) = self.waiting.lock() {
+            map.insert(call, tx);
+        }
+        (call, format!("{}.{call}", self.subject), rx)
+    }
+
+    fn take(&self, id: Uuid) -> Option<oneshot::Sender<Outcome>> {
+        self.waiting.lock().ok()?.remove(&id)
+    }
+}
+
 impl AppState {
     pub async fn dispatch(
         &self,
@@ -32,40 +80,36 @@ impl AppState {
         command: Command,
         pending: Pending,
     ) -> Result<Response, ApiError> {
+        let (call, reply_to, reply) = self.replies.register();
         let envelope = Envelope {
             v: ENVELOPE_VERSION,
             id,
             issued_at: Utc::now(),
             actor: actor.clone(),
+            reply_to: Some(reply_to),
             command,
         };
-        // Subscribe before publishing, so a fast engine cannot answer into the void.
-        let mut replies = self
-            .bus
-            .client
-            .subscribe(self.bus.reply_subject(id))
-            .await
-            .map_err(|e| bus_down(anyhow::Error::new(e)))?;
-        let duplicate = self
-            .bus
-            .publish_command(&envelope)
-            .await
-            .map_err(bus_down)?;
-        if duplicate {
-            // Seen before: it may be done already.
-            if let Some(outcome) = self.stored_outcome(id).await? {
-                return Ok(respond(outcome));
-            }
-        }
+        let published = self.bus.publish_command(&envelope).await;
         let wait = Duration::from_millis(self.config.http.reply_timeout_ms);
-        let reply = tokio::time::timeout(wait, replies.next()).await;
-        let _ = replies.unsubscribe().await;
-        if let Ok(Some(message)) = reply {
-            if let Ok(outcome) = serde_json::from_slice::<Outcome>(&message.payload) {
-                return Ok(respond(outcome));
+        let outcome = match published {
+            Err(err) => {
+                self.replies.take(call);
+                return Err(bus_down(err));
             }
-        }
-        if let Some(outcome) = self.stored_outcome(id).await? {
+            // Seen before, from another call: its answer went elsewhere, so read it.
+            Ok(true) => {
+                self.replies.take(call);
+                self.poll_outcome(id, wait).await?
+            }
+            Ok(false) => match tokio::time::timeout(wait, reply).await {
+                Ok(Ok(outcome)) => Some(outcome),
+                _ => {
+                    self.replies.take(call);
+                    self.stored_outcome(id).await?
+                }
+            },
+        };
+        if let Some(outcome) = outcome {
             return Ok(respond(outcome));
         }
         let mut response = (StatusCode::ACCEPTED, Json(pending.body)).into_response();
@@ -75,41 +119,39 @@ impl AppState {
         Ok(response)
     }
 
+    async fn poll_outcome(&self, id: Uuid, wait: Duration) -> Result<Option<Outcome>, ApiError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(outcome) = self.stored_outcome(id).await? {
+                return Ok(Some(outcome));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     async fn stored_outcome(&self, id: Uuid) -> Result<Option<Outcome>, ApiError> {
         let mut conn = self.pool.acquire().await.context("database")?;
-        Ok(commands::processed(&mut conn, id)
-            .await
-            .context("reading a command outcome")?)
+        Ok(commands::processed(&mut conn, id).await.context("reading a command outcome")?)
     }
 }
 
 fn bus_down(err: anyhow::Error) -> ApiError {
     tracing::error!(error = format!("{err:#}"), "command bus unavailable");
-    ApiError::unavailable(
-        code::NOT_READY,
-        "The command bus is unavailable; retry shortly",
-    )
+    ApiError::unavailable(code::NOT_READY, "The command bus is unavailable; retry shortly")
 }
 
 /// An engine outcome as the REST answer.
 pub fn respond(outcome: Outcome) -> Response {
     match outcome {
-        Outcome::Ok { status, body } => (
-            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
-            Json(body),
-        )
-            .into_response(),
-        Outcome::Error {
-            status,
-            code,
-            message,
-        } => {
+        Outcome::Ok { status, body } => {
+            (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), Json(body)).into_response()
+        }
+        Outcome::Error { status, code, message } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let body = if code.is_empty() {
-                json!({"detail": message})
-            } else {
-                envelope_error(&code, &message)
-            };
+            let body = if code.is_empty() { json!({"detail": message}) } else { envelope_error(&code, &message) };
             (status, Json(body)).into_response()
         }
     }

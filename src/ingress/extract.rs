@@ -38,12 +38,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 
 pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<Body<T>, ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::Validation(vec![item(
-            "missing",
-            vec!["body".into()],
-            "Field required",
-            Value::Null,
-        )]));
+        return Err(ApiError::Validation(vec![item("missing", vec!["body".into()], "Field required", Value::Null)]));
     }
     let raw: Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::Validation(vec![item(
@@ -64,16 +59,9 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<Body<T>, ApiError
             }
         }
         let message = e.inner().to_string();
-        let kind = if message.starts_with("missing field") {
-            "missing"
-        } else {
-            "value_error"
-        };
+        let kind = if message.starts_with("missing field") { "missing" } else { "value_error" };
         // A missing field is reported at the field, as FastAPI does.
-        if let Some(field) = message
-            .strip_prefix("missing field `")
-            .and_then(|m| m.split('`').next())
-        {
+        if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
             loc.push(field.into());
         }
         let input = input_at(&raw, &loc[1..]);
@@ -99,12 +87,7 @@ fn input_at(raw: &Value, loc: &[Value]) -> Value {
 }
 
 fn item(kind: &str, loc: Vec<Value>, msg: &str, input: Value) -> ValidationItem {
-    ValidationItem {
-        kind: kind.into(),
-        loc,
-        msg: msg.into(),
-        input,
-    }
+    ValidationItem { kind: kind.into(), loc, msg: msg.into(), input }
 }
 
 /// Query parameters; a malformed one is a 422 naming it.
@@ -116,12 +99,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de)
-            .map(Query)
-            .map_err(|e| {
-                let field = e.path().to_string();
-                ApiError::invalid(&["query", &field], e.inner().to_string(), Value::Null)
-            })
+        serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
+            let field = e.path().to_string();
+            ApiError::invalid(&["query", &field], e.inner().to_string(), Value::Null)
+        })
     }
 }
 

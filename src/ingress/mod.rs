@@ -36,18 +36,14 @@ pub struct AppState {
     pub bus: Bus,
     pub auth: auth::Authenticator,
     pub policies: PolicyCache,
+    replies: Arc<dispatch::Replies>,
 }
 
 impl AppState {
-    pub fn new(config: Config, pool: PgPool, bus: Bus) -> Arc<Self> {
+    pub async fn new(config: Config, pool: PgPool, bus: Bus) -> anyhow::Result<Arc<Self>> {
         let auth = auth::Authenticator::new(config.keycloak.clone());
-        Arc::new(Self {
-            config,
-            pool,
-            bus,
-            auth,
-            policies: PolicyCache::default(),
-        })
+        let replies = dispatch::Replies::start(&bus).await?;
+        Ok(Arc::new(Self { config, pool, bus, auth, policies: PolicyCache::default(), replies }))
     }
 }
 
@@ -75,12 +71,7 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
     }
 }
@@ -93,44 +84,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/awe/health", get(ops::health))
         .route("/v1/awe/version", get(ops::version))
         .route("/v1/awe/config", get(ops::config))
-        .route(
-            "/v1/awe/policies",
-            get(policies::list).post(policies::create),
-        )
+        .route("/v1/awe/policies", get(policies::list).post(policies::create))
         .route("/v1/awe/policies/{policy_key}", put(policies::add_version))
-        .route(
-            "/v1/awe/policies/{policy_key}/versions",
-            get(policies::versions),
-        )
-        .route(
-            "/v1/awe/policies/{policy_key}/versions/{version}",
-            get(policies::get).patch(policies::update),
-        )
-        .route(
-            "/v1/awe/policies/{policy_key}/versions/{version}/activate",
-            post(policies::activate),
-        )
-        .route(
-            "/v1/awe/policies/{policy_key}/versions/{version}/deactivate",
-            post(policies::deactivate),
-        )
-        .route(
-            "/v1/awe/policies/{policy_key}/versions/{version}/simulate",
-            post(policies::simulate),
-        )
-        .route(
-            "/v1/awe/requests",
-            get(requests::search).post(requests::create),
-        )
+        .route("/v1/awe/policies/{policy_key}/versions", get(policies::versions))
+        .route("/v1/awe/policies/{policy_key}/versions/{version}", get(policies::get).patch(policies::update))
+        .route("/v1/awe/policies/{policy_key}/versions/{version}/activate", post(policies::activate))
+        .route("/v1/awe/policies/{policy_key}/versions/{version}/deactivate", post(policies::deactivate))
+        .route("/v1/awe/policies/{policy_key}/versions/{version}/simulate", post(policies::simulate))
+        .route("/v1/awe/requests", get(requests::search).post(requests::create))
         .route("/v1/awe/requests/{request_id}", get(requests::get))
-        .route(
-            "/v1/awe/requests/{request_id}/cancel",
-            post(requests::cancel),
-        )
-        .route(
-            "/v1/awe/requests/{request_id}/events",
-            get(requests::events),
-        )
+        .route("/v1/awe/requests/{request_id}/cancel", post(requests::cancel))
+        .route("/v1/awe/requests/{request_id}/events", get(requests::events))
         .route("/v1/awe/tasks", get(tasks::list))
         .route("/v1/awe/tasks/stats", get(tasks::stats))
         .route("/v1/awe/tasks/{task_id}/claim", post(tasks::claim))
@@ -143,17 +107,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(api)
         .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))) })
         .method_not_allowed_fallback(|| async {
-            (
-                StatusCode::METHOD_NOT_ALLOWED,
-                Json(json!({"detail": "Method Not Allowed"})),
-            )
-                .into_response()
+            (StatusCode::METHOD_NOT_ALLOWED, Json(json!({"detail": "Method Not Allowed"}))).into_response()
         })
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
 }
 
 /// Serves until `shutdown`, finishing in-flight requests.

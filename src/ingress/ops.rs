@@ -14,36 +14,21 @@ use crate::error::{code, envelope_ok, ApiError};
 #[utoipa::path(get, path = "/v1/awe/health", tag = "ops",
     responses((status = 200, description = "PostgreSQL and NATS reachable"), (status = 503, description = "AWE-006 database down, AWE-005 NATS down")))]
 pub async fn health(State(s): State<Arc<AppState>>) -> Response {
-    let db = tokio::time::timeout(
-        std::time::Duration::from_secs(2),
-        sqlx::query("SELECT 1").execute(&s.pool),
-    )
-    .await;
-    if let Err(reason) = db
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.map(|_| ()).map_err(|e| e.to_string()))
-    {
+    let db = tokio::time::timeout(std::time::Duration::from_secs(2), sqlx::query("SELECT 1").execute(&s.pool)).await;
+    if let Err(reason) = db.map_err(|e| e.to_string()).and_then(|r| r.map(|_| ()).map_err(|e| e.to_string())) {
         tracing::warn!(reason, "health: database unreachable");
-        return ApiError::unavailable(code::DATABASE_UNHEALTHY, "Database health check failed")
-            .into_response();
+        return ApiError::unavailable(code::DATABASE_UNHEALTHY, "Database health check failed").into_response();
     }
     if s.bus.client.connection_state() != async_nats::connection::State::Connected {
-        return ApiError::unavailable(code::NOT_READY, "NATS health check failed: not connected")
-            .into_response();
+        return ApiError::unavailable(code::NOT_READY, "NATS health check failed: not connected").into_response();
     }
-    Json(envelope_ok(
-        json!({"status": "UP", "checks": {"database": "UP", "nats": "UP"}}),
-    ))
-    .into_response()
+    Json(envelope_ok(json!({"status": "UP", "checks": {"database": "UP", "nats": "UP"}}))).into_response()
 }
 
 #[utoipa::path(get, path = "/v1/awe/version", tag = "ops", responses((status = 200)))]
 pub async fn version() -> Response {
     let from_env = |name: &str, built: Option<&str>| {
-        std::env::var(name)
-            .ok()
-            .or(built.map(str::to_owned))
-            .unwrap_or_else(|| "dev".into())
+        std::env::var(name).ok().or(built.map(str::to_owned)).unwrap_or_else(|| "dev".into())
     };
     Json(envelope_ok(json!({
         "service_version": env!("CARGO_PKG_VERSION"),

@@ -25,17 +25,12 @@ use crate::wire::{PolicyOut, PolicyVersionOut};
 
 fn pending(key: &str, id: Uuid) -> Pending {
     let _ = key;
-    Pending {
-        location: format!("/v1/awe/commands/{id}"),
-        body: json!({"command_id": id, "status": "accepted"}),
-    }
+    Pending { location: format!("/v1/awe/commands/{id}"), body: json!({"command_id": id, "status": "accepted"}) }
 }
 
 /// Parses at the edge so a bad document never reaches the bus.
 fn check(doc: &PolicyIn) -> Result<()> {
-    doc.parse(&mut Ids::new(Uuid::nil()))
-        .map(|_| ())
-        .map_err(ApiError::bad_policy)
+    doc.parse(&mut Ids::new(Uuid::nil())).map(|_| ()).map_err(ApiError::bad_policy)
 }
 
 #[utoipa::path(get, path = "/v1/awe/policies", tag = "policies",
@@ -43,9 +38,7 @@ fn check(doc: &PolicyIn) -> Result<()> {
 pub async fn list(State(s): State<Arc<AppState>>, caller: Caller) -> Result<Json<Vec<PolicyOut>>> {
     caller.require_viewer()?;
     let mut conn = s.pool.acquire().await.context("database")?;
-    let rows = policies::latest_rows(&mut conn)
-        .await
-        .context("listing policies")?;
+    let rows = policies::latest_rows(&mut conn).await.context("listing policies")?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         out.push(policies::load(&mut conn, row).await?.out());
@@ -56,22 +49,12 @@ pub async fn list(State(s): State<Arc<AppState>>, caller: Caller) -> Result<Json
 #[utoipa::path(post, path = "/v1/awe/policies", tag = "policies", request_body = PolicyIn,
     responses((status = 201, body = PolicyOut), (status = 400, description = "AWE-010: the document names the offending field"),
               (status = 409, description = "AWE-002: the key exists")))]
-pub async fn create(
-    State(s): State<Arc<AppState>>,
-    caller: Caller,
-    body: Body<PolicyIn>,
-) -> Result<Response> {
+pub async fn create(State(s): State<Arc<AppState>>, caller: Caller, body: Body<PolicyIn>) -> Result<Response> {
     let actor = caller.require_admin()?;
     check(&body.value)?;
     let id = Uuid::now_v7();
     let key = body.value.policy_key.clone();
-    s.dispatch(
-        id,
-        actor,
-        Command::PolicyCreate { policy: body.value },
-        pending(&key, id),
-    )
-    .await
+    s.dispatch(id, actor, Command::PolicyCreate { policy: body.value }, pending(&key, id)).await
 }
 
 #[utoipa::path(get, path = "/v1/awe/policies/{policy_key}/versions", tag = "policies",
@@ -84,14 +67,9 @@ pub async fn versions(
 ) -> Result<Json<Vec<PolicyVersionOut>>> {
     caller.require_viewer()?;
     let mut conn = s.pool.acquire().await.context("database")?;
-    let list = policies::versions(&mut conn, &key)
-        .await
-        .context("listing versions")?;
+    let list = policies::versions(&mut conn, &key).await.context("listing versions")?;
     if list.is_empty() {
-        return Err(ApiError::not_found(
-            code::POLICY_NOT_FOUND,
-            format!("Policy '{key}' not found"),
-        ));
+        return Err(ApiError::not_found(code::POLICY_NOT_FOUND, format!("Policy '{key}' not found")));
     }
     Ok(Json(list))
 }
@@ -110,15 +88,9 @@ pub async fn get(
 
 async fn load(s: &AppState, key: &str, version: i32) -> Result<policies::Policy> {
     let mut conn = s.pool.acquire().await.context("database")?;
-    let row = policies::row(&mut conn, key, version)
-        .await
-        .context("policy lookup")?
-        .ok_or_else(|| {
-            ApiError::not_found(
-                code::POLICY_NOT_FOUND,
-                format!("Policy '{key}' version {version} not found"),
-            )
-        })?;
+    let row = policies::row(&mut conn, key, version).await.context("policy lookup")?.ok_or_else(|| {
+        ApiError::not_found(code::POLICY_NOT_FOUND, format!("Policy '{key}' version {version} not found"))
+    })?;
     Ok(policies::load(&mut conn, row).await?)
 }
 
@@ -135,16 +107,8 @@ pub async fn add_version(
     same_key(&key, &body.value)?;
     check(&body.value)?;
     let id = Uuid::now_v7();
-    s.dispatch(
-        id,
-        actor,
-        Command::PolicyAddVersion {
-            policy_key: key.clone(),
-            policy: body.value,
-        },
-        pending(&key, id),
-    )
-    .await
+    s.dispatch(id, actor, Command::PolicyAddVersion { policy_key: key.clone(), policy: body.value }, pending(&key, id))
+        .await
 }
 
 #[utoipa::path(patch, path = "/v1/awe/policies/{policy_key}/versions/{version}", tag = "policies", request_body = PolicyIn,
@@ -163,11 +127,7 @@ pub async fn update(
     s.dispatch(
         id,
         actor,
-        Command::PolicyUpdate {
-            policy_key: key.clone(),
-            version,
-            policy: body.value,
-        },
+        Command::PolicyUpdate { policy_key: key.clone(), version, policy: body.value },
         pending(&key, id),
     )
     .await
@@ -183,16 +143,7 @@ pub async fn activate(
 ) -> Result<Response> {
     let actor = caller.require_admin()?;
     let id = Uuid::now_v7();
-    s.dispatch(
-        id,
-        actor,
-        Command::PolicyActivate {
-            policy_key: key.clone(),
-            version,
-        },
-        pending(&key, id),
-    )
-    .await
+    s.dispatch(id, actor, Command::PolicyActivate { policy_key: key.clone(), version }, pending(&key, id)).await
 }
 
 #[utoipa::path(post, path = "/v1/awe/policies/{policy_key}/versions/{version}/deactivate", tag = "policies",
@@ -205,16 +156,7 @@ pub async fn deactivate(
 ) -> Result<Response> {
     let actor = caller.require_admin()?;
     let id = Uuid::now_v7();
-    s.dispatch(
-        id,
-        actor,
-        Command::PolicyDeactivate {
-            policy_key: key.clone(),
-            version,
-        },
-        pending(&key, id),
-    )
-    .await
+    s.dispatch(id, actor, Command::PolicyDeactivate { policy_key: key.clone(), version }, pending(&key, id)).await
 }
 
 fn same_key(key: &str, doc: &PolicyIn) -> Result<()> {
@@ -223,10 +165,7 @@ fn same_key(key: &str, doc: &PolicyIn) -> Result<()> {
     } else {
         Err(ApiError::bad_request(
             code::BAD_POLICY,
-            format!(
-                "policy_key: the body names '{}' but the path names '{key}'",
-                doc.policy_key
-            ),
+            format!("policy_key: the body names '{}' but the path names '{key}'", doc.policy_key),
         ))
     }
 }
@@ -276,16 +215,12 @@ pub async fn simulate(
 ) -> Result<Json<SimulateOut>> {
     caller.require_viewer()?;
     if !body.value.context.is_object() {
-        return Err(ApiError::invalid(
-            &["body", "context"],
-            "must be a JSON object",
-            body.value.context.clone(),
-        ));
+        return Err(ApiError::invalid(&["body", "context"], "must be a JSON object", body.value.context.clone()));
     }
     let policy = load(&s, &key, version).await?;
     let (policy_id, policy_version) = (policy.row.id, policy.row.version);
-    let compiled = CompiledPolicy::compile(policy)
-        .map_err(|e| anyhow::anyhow!("stored policy does not compile: {e}"))?;
+    let compiled =
+        CompiledPolicy::compile(policy).map_err(|e| anyhow::anyhow!("stored policy does not compile: {e}"))?;
     let mut stages = Vec::new();
     for stage in &compiled.policy.def.stages {
         let base = SimulatedStage {
@@ -301,47 +236,27 @@ pub async fn simulate(
             required_approvers: Vec::new(),
             parallel_group: stage.parallel_group,
         };
-        stages.push(
-            match compiled.resolve_stage(stage.stage_order, &body.value.context) {
-                Resolution::Skip => SimulatedStage {
-                    skipped: true,
-                    skip_reason: Some("skip_if".into()),
+        stages.push(match compiled.resolve_stage(stage.stage_order, &body.value.context) {
+            Resolution::Skip => SimulatedStage { skipped: true, skip_reason: Some("skip_if".into()), ..base },
+            Resolution::Failed { reason } => {
+                return Err(ApiError::unavailable(code::INVALID_STATE, format!("Resolver failed: {reason}")));
+            }
+            Resolution::Resolved { approvers, observers } => {
+                let mut all: Vec<String> = approvers.iter().map(|a| a.user.clone()).collect();
+                for o in &observers {
+                    if !all.contains(&o.user) {
+                        all.push(o.user.clone());
+                    }
+                }
+                SimulatedStage {
+                    resolved_approvers: all,
+                    required_approvers: approvers.iter().filter(|a| a.required).map(|a| a.user.clone()).collect(),
+                    approvers: approvers.into_iter().map(|a| a.user).collect(),
+                    observers: observers.into_iter().map(|o| o.user).collect(),
                     ..base
-                },
-                Resolution::Failed { reason } => {
-                    return Err(ApiError::unavailable(
-                        code::INVALID_STATE,
-                        format!("Resolver failed: {reason}"),
-                    ));
                 }
-                Resolution::Resolved {
-                    approvers,
-                    observers,
-                } => {
-                    let mut all: Vec<String> = approvers.iter().map(|a| a.user.clone()).collect();
-                    for o in &observers {
-                        if !all.contains(&o.user) {
-                            all.push(o.user.clone());
-                        }
-                    }
-                    SimulatedStage {
-                        resolved_approvers: all,
-                        required_approvers: approvers
-                            .iter()
-                            .filter(|a| a.required)
-                            .map(|a| a.user.clone())
-                            .collect(),
-                        approvers: approvers.into_iter().map(|a| a.user).collect(),
-                        observers: observers.into_iter().map(|o| o.user).collect(),
-                        ..base
-                    }
-                }
-            },
-        );
+            }
+        });
     }
-    Ok(Json(SimulateOut {
-        policy_id,
-        policy_version,
-        stages,
-    }))
+    Ok(Json(SimulateOut { policy_id, policy_version, stages }))
 }

@@ -14,11 +14,7 @@ use crate::store::policies;
 use crate::store::requests::{self, RequestRow};
 use crate::wire::StageProgress;
 
-pub async fn stages(
-    s: &AppState,
-    conn: &mut PgConnection,
-    row: &RequestRow,
-) -> Result<Vec<StageProgress>> {
+pub async fn stages(s: &AppState, conn: &mut PgConnection, row: &RequestRow) -> Result<Vec<StageProgress>> {
     let compiled = match s.policies.get(row.policy_id) {
         Some(c) => c,
         None => {
@@ -27,8 +23,8 @@ pub async fn stages(
                 .context("pinned policy")?
                 .context("pinned policy missing")?;
             let policy = policies::load(conn, prow).await?;
-            let compiled = CompiledPolicy::compile(policy)
-                .map_err(|e| anyhow::anyhow!("stored policy does not compile: {e}"))?;
+            let compiled =
+                CompiledPolicy::compile(policy).map_err(|e| anyhow::anyhow!("stored policy does not compile: {e}"))?;
             s.policies.insert(compiled)
         }
     };
@@ -36,10 +32,7 @@ pub async fn stages(
     Ok(progress(&compiled, &state))
 }
 
-fn progress(
-    compiled: &Arc<CompiledPolicy>,
-    state: &crate::engine::RequestState,
-) -> Vec<StageProgress> {
+fn progress(compiled: &Arc<CompiledPolicy>, state: &crate::engine::RequestState) -> Vec<StageProgress> {
     compiled
         .policy
         .def
@@ -48,19 +41,12 @@ fn progress(
         .map(|def| {
             let st = state.stage(def.stage_order);
             let slots = state.slots(def.stage_order);
-            let tasks: Vec<_> = state
-                .tasks
-                .iter()
-                .filter(|t| t.stage_order == def.stage_order)
-                .collect();
+            let tasks: Vec<_> = state.tasks.iter().filter(|t| t.stage_order == def.stage_order).collect();
             StageProgress {
                 stage_order: def.stage_order,
                 name: def.name.clone(),
                 status: st.map_or("waiting", |s| s.status.as_str()).into(),
-                approvals: slots
-                    .iter()
-                    .filter(|s| s.decision == Some(DecisionAction::Approve))
-                    .count(),
+                approvals: slots.iter().filter(|s| s.decision == Some(DecisionAction::Approve)).count(),
                 approvals_needed: quorum::needed(def.mode, def.mode_value, slots.len()),
                 required_missing: slots
                     .iter()

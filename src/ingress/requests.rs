@@ -19,9 +19,7 @@ use crate::command::{Command, IdempotencyClaim};
 use crate::domain::RequestStatus;
 use crate::error::{code, ApiError, Result};
 use crate::store::{commands, reads};
-use crate::wire::{
-    CancelIn, CreateRequestIn, CreateRequestOut, EventOut, RequestOut, RequestQuery,
-};
+use crate::wire::{CancelIn, CreateRequestIn, CreateRequestOut, EventOut, RequestOut, RequestQuery};
 use crate::worker::{idempotency_mismatch, validate_create};
 
 /// Namespace of command ids derived from an `Idempotency-Key`.
@@ -42,40 +40,28 @@ pub async fn create(
     let claim = match headers.get("idempotency-key") {
         None => None,
         Some(value) => {
-            let key = value
-                .to_str()
-                .ok()
-                .map(str::trim)
-                .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| {
+            let key =
+                value.to_str().ok().map(str::trim).filter(|k| !k.is_empty() && k.len() <= 255).ok_or_else(|| {
                     ApiError::invalid(
                         &["header", "Idempotency-Key"],
                         "must be 1 to 255 visible ASCII characters",
                         json!(null),
                     )
                 })?;
-            let body_hash = hex::encode(Sha256::digest(
-                serde_json::to_vec(&body.raw).unwrap_or_default(),
-            ));
-            Some(IdempotencyClaim {
-                client: actor.sub.clone(),
-                key: key.to_owned(),
-                body_hash,
-            })
+            let body_hash = hex::encode(Sha256::digest(serde_json::to_vec(&body.raw).unwrap_or_default()));
+            Some(IdempotencyClaim { client: actor.sub.clone(), key: key.to_owned(), body_hash })
         }
     };
     let (command_id, request_id) = match &claim {
         Some(claim) => {
             let mut conn = s.pool.acquire().await.context("database")?;
-            if let Some(stored) = commands::idempotency(&mut conn, &claim.client, &claim.key)
-                .await
-                .context("idempotency lookup")?
+            if let Some(stored) =
+                commands::idempotency(&mut conn, &claim.client, &claim.key).await.context("idempotency lookup")?
             {
                 if stored.body_hash != claim.body_hash {
                     return Err(idempotency_mismatch(&claim.key));
                 }
-                let status =
-                    StatusCode::from_u16(stored.status_code as u16).unwrap_or(StatusCode::CREATED);
+                let status = StatusCode::from_u16(stored.status_code as u16).unwrap_or(StatusCode::CREATED);
                 return Ok((status, Json(stored.response)).into_response());
             }
             // The same client, key and body always make the same command:
@@ -90,11 +76,7 @@ pub async fn create(
         location: format!("/v1/awe/requests/{request_id}"),
         body: json!({"request_id": request_id, "status": "pending", "current_stage_order": 1, "tasks": []}),
     };
-    let command = Command::RequestCreate {
-        request_id,
-        request: body.value,
-        idempotency: claim,
-    };
+    let command = Command::RequestCreate { request_id, request: body.value, idempotency: claim };
     s.dispatch(command_id, actor, command, pending).await
 }
 
@@ -107,11 +89,7 @@ pub async fn search(
 ) -> Result<Json<Vec<RequestOut>>> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid(
-            &["query", "limit"],
-            "must be between 1 and 100",
-            json!(limit),
-        ));
+        return Err(ApiError::invalid(&["query", "limit"], "must be between 1 and 100", json!(limit)));
     }
     if let Some(status) = &q.status {
         if RequestStatus::parse(status).is_none() {
@@ -132,26 +110,18 @@ pub async fn search(
         limit,
     };
     let mut conn = s.pool.acquire().await.context("database")?;
-    let rows = reads::search_requests(&mut conn, &filter)
-        .await
-        .context("searching requests")?;
+    let rows = reads::search_requests(&mut conn, &filter).await.context("searching requests")?;
     Ok(Json(rows.iter().map(|r| r.out()).collect()))
 }
 
 #[utoipa::path(get, path = "/v1/awe/requests/{request_id}", tag = "requests", params(("request_id" = Uuid, Path)),
     responses((status = 200, body = RequestOut), (status = 404, description = "AWE-003")))]
-pub async fn get(
-    State(s): State<Arc<AppState>>,
-    _caller: Caller,
-    Path(id): Path<Uuid>,
-) -> Result<Json<RequestOut>> {
+pub async fn get(State(s): State<Arc<AppState>>, _caller: Caller, Path(id): Path<Uuid>) -> Result<Json<RequestOut>> {
     let mut conn = s.pool.acquire().await.context("database")?;
     let row = reads::request(&mut conn, id)
         .await
         .context("reading request")?
-        .ok_or_else(|| {
-            ApiError::not_found(code::REQUEST_NOT_FOUND, format!("Request {id} not found"))
-        })?;
+        .ok_or_else(|| ApiError::not_found(code::REQUEST_NOT_FOUND, format!("Request {id} not found")))?;
     let mut out = row.out();
     out.stages = Some(super::progress::stages(&s, &mut conn, &row).await?);
     Ok(Json(out))
@@ -169,11 +139,7 @@ pub async fn cancel(
 ) -> Result<Response> {
     if let Some(reason) = &body.value.reason {
         if reason.chars().count() > 1024 {
-            return Err(ApiError::invalid(
-                &["body", "reason"],
-                "must be at most 1024 characters",
-                json!(null),
-            ));
+            return Err(ApiError::invalid(&["body", "reason"], "must be at most 1024 characters", json!(null)));
         }
     }
     let command_id = Uuid::now_v7();
@@ -181,16 +147,8 @@ pub async fn cancel(
         location: format!("/v1/awe/commands/{command_id}"),
         body: json!({"command_id": command_id, "status": "accepted"}),
     };
-    s.dispatch(
-        command_id,
-        &caller.0,
-        Command::RequestCancel {
-            request_id: id,
-            reason: body.value.reason,
-        },
-        pending,
-    )
-    .await
+    s.dispatch(command_id, &caller.0, Command::RequestCancel { request_id: id, reason: body.value.reason }, pending)
+        .await
 }
 
 #[utoipa::path(get, path = "/v1/awe/requests/{request_id}/events", tag = "requests", params(("request_id" = Uuid, Path)),
@@ -201,9 +159,5 @@ pub async fn events(
     Path(id): Path<Uuid>,
 ) -> Result<Json<Vec<EventOut>>> {
     let mut conn = s.pool.acquire().await.context("database")?;
-    Ok(Json(
-        reads::events(&mut conn, id)
-            .await
-            .context("reading events")?,
-    ))
+    Ok(Json(reads::events(&mut conn, id).await.context("reading events")?))
 }

@@ -31,18 +31,10 @@ pub async fn list(
     let page = q.page.unwrap_or(1);
     let page_size = q.page_size.unwrap_or(25);
     if !(1..=1_000_000).contains(&page) {
-        return Err(ApiError::invalid(
-            &["query", "page"],
-            "must be at least 1",
-            json!(page),
-        ));
+        return Err(ApiError::invalid(&["query", "page"], "must be at least 1", json!(page)));
     }
     if !(1..=100).contains(&page_size) {
-        return Err(ApiError::invalid(
-            &["query", "page_size"],
-            "must be between 1 and 100",
-            json!(page_size),
-        ));
+        return Err(ApiError::invalid(&["query", "page_size"], "must be between 1 and 100", json!(page_size)));
     }
     if let Some(status) = &q.status {
         if TaskStatus::parse(status).is_none() {
@@ -59,12 +51,7 @@ pub async fn list(
         request_id: q.request_id,
         artifact_type: q.artifact_type.clone(),
         policy_key: q.policy_key.clone(),
-        search: q
-            .search_text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(reads::contains_pattern),
+        search: q.search_text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(reads::contains_pattern),
         ..TaskFilter::default()
     };
     match q.assignee.as_deref().unwrap_or("me") {
@@ -74,24 +61,10 @@ pub async fn list(
         other => filter.assignee = Some(other.to_owned()),
     }
     let mut conn = s.pool.acquire().await.context("database")?;
-    let total = reads::count_tasks(&mut conn, &filter)
-        .await
-        .context("counting tasks")?;
-    let items = reads::tasks(&mut conn, &filter, page_size, (page - 1) * page_size)
-        .await
-        .context("listing tasks")?;
-    let pages = if total == 0 {
-        1
-    } else {
-        (total + page_size - 1) / page_size
-    };
-    Ok(Json(PagedTasksOut {
-        items,
-        total,
-        page,
-        page_size,
-        pages,
-    }))
+    let total = reads::count_tasks(&mut conn, &filter).await.context("counting tasks")?;
+    let items = reads::tasks(&mut conn, &filter, page_size, (page - 1) * page_size).await.context("listing tasks")?;
+    let pages = if total == 0 { 1 } else { (total + page_size - 1) / page_size };
+    Ok(Json(PagedTasksOut { items, total, page, page_size, pages }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -127,11 +100,7 @@ pub async fn stats(
     .fetch_one(&mut *conn)
     .await
     .context("counting tasks")?;
-    Ok(Json(TaskStatsOut {
-        total: row.total,
-        change_request_count: row.cr,
-        intake_form_count: row.intake,
-    }))
+    Ok(Json(TaskStatsOut { total: row.total, change_request_count: row.cr, intake_form_count: row.intake }))
 }
 
 fn pending(task_id: Uuid, command_id: Uuid) -> Pending {
@@ -144,19 +113,9 @@ fn pending(task_id: Uuid, command_id: Uuid) -> Pending {
 #[utoipa::path(post, path = "/v1/awe/tasks/{task_id}/claim", tag = "tasks", params(("task_id" = Uuid, Path)),
     responses((status = 200, body = TaskOut), (status = 403, description = "AWE-008: not your task"),
               (status = 404, description = "AWE-004"), (status = 409, description = "AWE-007: not open")))]
-pub async fn claim(
-    State(s): State<Arc<AppState>>,
-    caller: Caller,
-    Path(task_id): Path<Uuid>,
-) -> Result<Response> {
+pub async fn claim(State(s): State<Arc<AppState>>, caller: Caller, Path(task_id): Path<Uuid>) -> Result<Response> {
     let id = Uuid::now_v7();
-    s.dispatch(
-        id,
-        &caller.0,
-        Command::TaskClaim { task_id },
-        pending(task_id, id),
-    )
-    .await
+    s.dispatch(id, &caller.0, Command::TaskClaim { task_id }, pending(task_id, id)).await
 }
 
 #[utoipa::path(post, path = "/v1/awe/tasks/{task_id}/decision", tag = "tasks", request_body = DecisionIn,
@@ -170,16 +129,9 @@ pub async fn decide(
     body: Body<DecisionIn>,
 ) -> Result<Response> {
     let d = body.value;
-    for (field, value) in [
-        ("comment", &d.comment),
-        ("attachments_ref", &d.attachments_ref),
-    ] {
+    for (field, value) in [("comment", &d.comment), ("attachments_ref", &d.attachments_ref)] {
         if value.as_ref().is_some_and(|v| v.chars().count() > 4096) {
-            return Err(ApiError::invalid(
-                &["body", field],
-                "must be at most 4096 characters",
-                json!(null),
-            ));
+            return Err(ApiError::invalid(&["body", field], "must be at most 4096 characters", json!(null)));
         }
     }
     let id = Uuid::now_v7();
@@ -190,6 +142,5 @@ pub async fn decide(
         comment: d.comment,
         attachments_ref: d.attachments_ref,
     };
-    s.dispatch(id, &caller.0, command, pending(task_id, id))
-        .await
+    s.dispatch(id, &caller.0, command, pending(task_id, id)).await
 }

@@ -38,11 +38,7 @@ pub async fn record(conn: &mut PgConnection, id: Uuid, entry: AuditEntry<'_>) ->
     Ok(())
 }
 
-pub async fn list(
-    conn: &mut PgConnection,
-    q: &AuditQuery,
-    limit: i64,
-) -> sqlx::Result<Vec<AuditActionOut>> {
+pub async fn list(conn: &mut PgConnection, q: &AuditQuery, limit: i64) -> sqlx::Result<Vec<AuditActionOut>> {
     let rows = sqlx::query!(
         r#"SELECT id, occurred_at, actor, actor_email, action, resource_type, resource_id, summary, before, after, metadata
            FROM audit_action

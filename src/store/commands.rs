@@ -15,12 +15,7 @@ pub async fn processed(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option
 }
 
 /// Records a command as applied; `false` when another worker got there first.
-pub async fn mark_processed(
-    conn: &mut PgConnection,
-    id: Uuid,
-    kind: &str,
-    outcome: &Outcome,
-) -> sqlx::Result<bool> {
+pub async fn mark_processed(conn: &mut PgConnection, id: Uuid, kind: &str, outcome: &Outcome) -> sqlx::Result<bool> {
     let outcome_json = serde_json::to_value(outcome).unwrap_or(Value::Null);
     let done = sqlx::query!(
         "INSERT INTO processed_command (id, command_type, status_code, outcome) VALUES ($1, $2, $3, $4)
@@ -42,11 +37,7 @@ pub struct StoredIdempotency {
     pub response: Value,
 }
 
-pub async fn idempotency(
-    conn: &mut PgConnection,
-    client: &str,
-    key: &str,
-) -> sqlx::Result<Option<StoredIdempotency>> {
+pub async fn idempotency(conn: &mut PgConnection, client: &str, key: &str) -> sqlx::Result<Option<StoredIdempotency>> {
     sqlx::query_as!(
         StoredIdempotency,
         "SELECT body_hash, request_id, status_code, response FROM idempotency_key WHERE client = $1 AND key = $2",

@@ -25,8 +25,6 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
         .parse::<PgConnectOptions>()
         .context("database.url is not a PostgreSQL URL")?
         .application_name("awe")
-        // Searches take optional filters; plan each with its real values.
-        .options([("plan_cache_mode", "force_custom_plan")])
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
     PgPoolOptions::new()
         .max_connections(config.max_connections)
@@ -44,9 +42,7 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 /// `true` when the error is a unique-constraint violation of `constraint`.
 pub fn is_unique_violation(err: &sqlx::Error, constraint: &str) -> bool {
     match err {
-        sqlx::Error::Database(db) => {
-            db.is_unique_violation() && db.constraint() == Some(constraint)
-        }
+        sqlx::Error::Database(db) => db.is_unique_violation() && db.constraint() == Some(constraint),
         _ => false,
     }
 }

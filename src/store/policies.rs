@@ -7,8 +7,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::{
-    parse_rule_value, OnBreach, OnEmpty, PolicyDef, PolicyStatus, RuleDef, RuleKind, RuleType,
-    StageDef, StageMode,
+    parse_rule_value, OnBreach, OnEmpty, PolicyDef, PolicyStatus, RuleDef, RuleKind, RuleType, StageDef, StageMode,
 };
 use crate::wire::{PolicyOut, PolicyVersionOut, RuleOut, StageOut};
 
@@ -100,11 +99,7 @@ fn stage_out(s: &StageDef) -> StageOut {
             .enumerate()
             .map(|(i, r)| rule_out(format!("esc-{}-{i}", s.id), r))
             .collect(),
-        rules: s
-            .rules
-            .iter()
-            .map(|r| rule_out(r.id.to_string(), r))
-            .collect(),
+        rules: s.rules.iter().map(|r| rule_out(r.id.to_string(), r)).collect(),
     }
 }
 
@@ -159,17 +154,11 @@ pub async fn replace_draft(
     )
     .execute(&mut *conn)
     .await?;
-    sqlx::query!("DELETE FROM policy_stage WHERE policy_id = $1", id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!("DELETE FROM policy_stage WHERE policy_id = $1", id).execute(&mut *conn).await?;
     insert_stages(conn, id, def).await
 }
 
-async fn insert_stages(
-    conn: &mut PgConnection,
-    policy_id: Uuid,
-    def: &PolicyDef,
-) -> sqlx::Result<()> {
+async fn insert_stages(conn: &mut PgConnection, policy_id: Uuid, def: &PolicyDef) -> sqlx::Result<()> {
     for s in &def.stages {
         let escalation: Vec<Value> = s
             .escalation_rules
@@ -218,46 +207,27 @@ async fn insert_stages(
     Ok(())
 }
 
-pub async fn row(
-    conn: &mut PgConnection,
-    key: &str,
-    version: i32,
-) -> sqlx::Result<Option<PolicyRow>> {
-    sqlx::query_as!(
-        PolicyRow,
-        "SELECT * FROM policy WHERE policy_key = $1 AND version = $2",
-        key,
-        version
-    )
-    .fetch_optional(&mut *conn)
-    .await
-}
-
-pub async fn row_by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<PolicyRow>> {
-    sqlx::query_as!(PolicyRow, "SELECT * FROM policy WHERE id = $1", id)
+pub async fn row(conn: &mut PgConnection, key: &str, version: i32) -> sqlx::Result<Option<PolicyRow>> {
+    sqlx::query_as!(PolicyRow, "SELECT * FROM policy WHERE policy_key = $1 AND version = $2", key, version)
         .fetch_optional(&mut *conn)
         .await
 }
 
+pub async fn row_by_id(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<PolicyRow>> {
+    sqlx::query_as!(PolicyRow, "SELECT * FROM policy WHERE id = $1", id).fetch_optional(&mut *conn).await
+}
+
 pub async fn active_row(conn: &mut PgConnection, key: &str) -> sqlx::Result<Option<PolicyRow>> {
-    sqlx::query_as!(
-        PolicyRow,
-        "SELECT * FROM policy WHERE policy_key = $1 AND status = 'active'",
-        key
-    )
-    .fetch_optional(&mut *conn)
-    .await
+    sqlx::query_as!(PolicyRow, "SELECT * FROM policy WHERE policy_key = $1 AND status = 'active'", key)
+        .fetch_optional(&mut *conn)
+        .await
 }
 
 /// Locks every version of a key, so concurrent activations serialise.
 pub async fn lock_key(conn: &mut PgConnection, key: &str) -> sqlx::Result<Vec<PolicyRow>> {
-    sqlx::query_as!(
-        PolicyRow,
-        "SELECT * FROM policy WHERE policy_key = $1 ORDER BY version DESC FOR UPDATE",
-        key
-    )
-    .fetch_all(&mut *conn)
-    .await
+    sqlx::query_as!(PolicyRow, "SELECT * FROM policy WHERE policy_key = $1 ORDER BY version DESC FOR UPDATE", key)
+        .fetch_all(&mut *conn)
+        .await
 }
 
 pub async fn set_status(
@@ -266,14 +236,9 @@ pub async fn set_status(
     status: PolicyStatus,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    sqlx::query!(
-        "UPDATE policy SET status = $2, updated_at = $3 WHERE id = $1",
-        id,
-        status.as_str(),
-        now
-    )
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query!("UPDATE policy SET status = $2, updated_at = $3 WHERE id = $1", id, status.as_str(), now)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -299,38 +264,15 @@ pub async fn load(conn: &mut PgConnection, row: PolicyRow) -> anyhow::Result<Pol
     for s in stages {
         let mut stage_rules = Vec::new();
         for r in rules.iter().filter(|r| r.stage_id == s.id) {
-            stage_rules.push(stored_rule(
-                r.id,
-                &r.rule_type,
-                &r.rule_value,
-                &r.kind,
-                r.required,
-            )?);
+            stage_rules.push(stored_rule(r.id, &r.rule_type, &r.rule_value, &r.kind, r.required)?);
         }
         let mut escalation_rules = Vec::new();
-        for (i, e) in s
-            .escalation_rules
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let field = |k: &str| {
-                e.get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned()
-            };
+        for (i, e) in s.escalation_rules.as_array().into_iter().flatten().enumerate() {
+            let field = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
             let value = e.get("rule_value").cloned().unwrap_or(Value::Null);
             let required = e.get("required").and_then(Value::as_bool).unwrap_or(false);
             let id = Uuid::new_v5(&s.id, format!("esc-{i}").as_bytes());
-            escalation_rules.push(stored_rule(
-                id,
-                &field("rule_type"),
-                &value,
-                &field("kind"),
-                required,
-            )?);
+            escalation_rules.push(stored_rule(id, &field("rule_type"), &value, &field("kind"), required)?);
         }
         defs.push(StageDef {
             id: s.id,
@@ -340,16 +282,9 @@ pub async fn load(conn: &mut PgConnection, row: PolicyRow) -> anyhow::Result<Pol
             mode_value: s.mode_value,
             sla_hours: s.sla_hours,
             skip_if: s.skip_if,
-            on_empty: if s.on_empty == "skip" {
-                OnEmpty::Skip
-            } else {
-                OnEmpty::Block
-            },
+            on_empty: if s.on_empty == "skip" { OnEmpty::Skip } else { OnEmpty::Block },
             parallel_group: s.parallel_group,
-            on_breach: s
-                .on_breach
-                .as_deref()
-                .and_then(|b| serde_json::from_value(Value::String(b.into())).ok()),
+            on_breach: s.on_breach.as_deref().and_then(|b| serde_json::from_value(Value::String(b.into())).ok()),
             escalation_rules,
             rules: stage_rules,
         });
@@ -366,34 +301,20 @@ pub async fn load(conn: &mut PgConnection, row: PolicyRow) -> anyhow::Result<Pol
     Ok(Policy { row, def })
 }
 
-fn stored_rule(
-    id: Uuid,
-    rule_type: &str,
-    value: &Value,
-    kind: &str,
-    required: bool,
-) -> anyhow::Result<RuleDef> {
-    let rule_type: RuleType =
-        serde_json::from_value(Value::String(rule_type.into())).context("stored rule type")?;
-    let spec = parse_rule_value("rule_value", rule_type, value)
-        .map_err(|e| anyhow::anyhow!("stored rule: {e}"))?;
+fn stored_rule(id: Uuid, rule_type: &str, value: &Value, kind: &str, required: bool) -> anyhow::Result<RuleDef> {
+    let rule_type: RuleType = serde_json::from_value(Value::String(rule_type.into())).context("stored rule type")?;
+    let spec = parse_rule_value("rule_value", rule_type, value).map_err(|e| anyhow::anyhow!("stored rule: {e}"))?;
     Ok(RuleDef {
         id,
         spec,
         raw_value: value.clone(),
-        kind: if kind == "observer" {
-            RuleKind::Observer
-        } else {
-            RuleKind::Approver
-        },
+        kind: if kind == "observer" { RuleKind::Observer } else { RuleKind::Approver },
         required,
     })
 }
 
 pub async fn max_version(conn: &mut PgConnection, key: &str) -> sqlx::Result<Option<i32>> {
-    sqlx::query_scalar!("SELECT max(version) FROM policy WHERE policy_key = $1", key)
-        .fetch_one(&mut *conn)
-        .await
+    sqlx::query_scalar!("SELECT max(version) FROM policy WHERE policy_key = $1", key).fetch_one(&mut *conn).await
 }
 
 /// The newest version of every key, ordered by key.

@@ -7,13 +7,7 @@ use super::requests::RequestRow;
 use crate::wire::{EventOut, TaskOut};
 
 pub async fn request(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RequestRow>> {
-    sqlx::query_as!(
-        RequestRow,
-        "SELECT * FROM approval_request WHERE id = $1",
-        id
-    )
-    .fetch_optional(&mut *conn)
-    .await
+    sqlx::query_as!(RequestRow, "SELECT * FROM approval_request WHERE id = $1", id).fetch_optional(&mut *conn).await
 }
 
 pub struct RequestFilter<'a> {
@@ -25,10 +19,7 @@ pub struct RequestFilter<'a> {
     pub limit: i64,
 }
 
-pub async fn search_requests(
-    conn: &mut PgConnection,
-    f: &RequestFilter<'_>,
-) -> sqlx::Result<Vec<RequestRow>> {
+pub async fn search_requests(conn: &mut PgConnection, f: &RequestFilter<'_>) -> sqlx::Result<Vec<RequestRow>> {
     sqlx::query_as!(
         RequestRow,
         "SELECT * FROM approval_request
@@ -96,12 +87,7 @@ pub async fn count_tasks(conn: &mut PgConnection, f: &TaskFilter) -> sqlx::Resul
     Ok(n)
 }
 
-pub async fn tasks(
-    conn: &mut PgConnection,
-    f: &TaskFilter,
-    limit: i64,
-    offset: i64,
-) -> sqlx::Result<Vec<TaskOut>> {
+pub async fn tasks(conn: &mut PgConnection, f: &TaskFilter, limit: i64, offset: i64) -> sqlx::Result<Vec<TaskOut>> {
     sqlx::query_as!(
         TaskOut,
         r#"SELECT t.id, t.request_id, t.stage_id, t.stage_order, t.assignee, t.kind, t.delegated_from,

@@ -24,6 +24,7 @@ pub struct RequestRow {
     pub context: Value,
     pub status: String,
     pub current_stage_order: i32,
+    pub last_seq: i32,
     pub callback_url: Option<String>,
     pub callback_secret_id: Option<Uuid>,
     pub completed_at: Option<DateTime<Utc>>,
@@ -58,6 +59,7 @@ impl RequestRow {
         self.status = state.status.as_str().to_owned();
         self.current_stage_order = state.current_stage_order;
         self.completed_at = state.completed_at;
+        self.last_seq = state.last_seq;
         self.updated_at = now;
     }
 }
@@ -91,9 +93,9 @@ pub fn task_out(t: &Task, request_id: Uuid) -> TaskOut {
 pub async fn insert(conn: &mut PgConnection, r: &RequestRow) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO approval_request (id, policy_id, policy_key, policy_version, artifact_type, artifact_id,
-             source_service, requester, context, status, current_stage_order, callback_url, callback_secret_id,
-             completed_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+             source_service, requester, context, status, current_stage_order, last_seq, callback_url,
+             callback_secret_id, completed_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         r.id,
         r.policy_id,
         r.policy_key,
@@ -105,6 +107,7 @@ pub async fn insert(conn: &mut PgConnection, r: &RequestRow) -> sqlx::Result<()>
         r.context,
         r.status,
         r.current_stage_order,
+        r.last_seq,
         r.callback_url,
         r.callback_secret_id,
         r.completed_at,
@@ -118,18 +121,16 @@ pub async fn insert(conn: &mut PgConnection, r: &RequestRow) -> sqlx::Result<()>
 
 /// Locks the request row: the engine's unit of serialisation.
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RequestRow>> {
-    sqlx::query_as!(
-        RequestRow,
-        "SELECT * FROM approval_request WHERE id = $1 FOR UPDATE",
-        id
-    )
-    .fetch_optional(&mut *conn)
-    .await
+    sqlx::query_as!(RequestRow, "SELECT * FROM approval_request WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(&mut *conn)
+        .await
 }
 
-pub async fn request_of_task(conn: &mut PgConnection, task_id: Uuid) -> sqlx::Result<Option<Uuid>> {
-    sqlx::query_scalar!(
-        "SELECT request_id FROM approval_task WHERE id = $1",
+/// Locks the request a task belongs to.
+pub async fn lock_by_task(conn: &mut PgConnection, task_id: Uuid) -> sqlx::Result<Option<RequestRow>> {
+    sqlx::query_as!(
+        RequestRow,
+        "SELECT * FROM approval_request WHERE id = (SELECT request_id FROM approval_task WHERE id = $1) FOR UPDATE",
         task_id
     )
     .fetch_optional(&mut *conn)
@@ -138,13 +139,15 @@ pub async fn request_of_task(conn: &mut PgConnection, task_id: Uuid) -> sqlx::Re
 
 pub async fn update(conn: &mut PgConnection, r: &RequestRow) -> sqlx::Result<()> {
     sqlx::query!(
-        "UPDATE approval_request SET status = $2, current_stage_order = $3, completed_at = $4, updated_at = $5
+        "UPDATE approval_request SET status = $2, current_stage_order = $3, completed_at = $4, updated_at = $5,
+                last_seq = $6
          WHERE id = $1",
         r.id,
         r.status,
         r.current_stage_order,
         r.completed_at,
-        r.updated_at
+        r.updated_at,
+        r.last_seq
     )
     .execute(&mut *conn)
     .await?;
@@ -170,13 +173,6 @@ pub async fn load_state(conn: &mut PgConnection, r: &RequestRow) -> anyhow::Resu
     )
     .fetch_all(&mut *conn)
     .await?;
-    let last_seq = sqlx::query_scalar!(
-        "SELECT max(seq) FROM approval_event WHERE request_id = $1",
-        r.id
-    )
-    .fetch_one(&mut *conn)
-    .await?
-    .unwrap_or(0);
     let mut state_tasks = Vec::with_capacity(tasks.len());
     for t in tasks {
         state_tasks.push(Task {
@@ -185,11 +181,7 @@ pub async fn load_state(conn: &mut PgConnection, r: &RequestRow) -> anyhow::Resu
             stage_order: t.stage_order,
             assignee: t.assignee,
             assignee_name: t.assignee_name,
-            kind: if t.kind == "observer" {
-                RuleKind::Observer
-            } else {
-                RuleKind::Approver
-            },
+            kind: if t.kind == "observer" { RuleKind::Observer } else { RuleKind::Approver },
             required: t.required,
             delegated_from: t.delegated_from,
             reassigned_from: t.reassigned_from,
@@ -224,21 +216,17 @@ pub async fn load_state(conn: &mut PgConnection, r: &RequestRow) -> anyhow::Resu
         completed_at: r.completed_at,
         stages: state_stages,
         tasks: state_tasks,
-        last_seq,
+        last_seq: r.last_seq,
     })
 }
 
-pub async fn save_stages(
-    conn: &mut PgConnection,
-    request_id: Uuid,
-    stages: &[StageState],
-) -> sqlx::Result<()> {
+pub async fn save_stages(conn: &mut PgConnection, request_id: Uuid, stages: &[&StageState]) -> sqlx::Result<()> {
+    if stages.is_empty() {
+        return Ok(());
+    }
     let orders: Vec<i32> = stages.iter().map(|s| s.stage_order).collect();
     let ids: Vec<Uuid> = stages.iter().map(|s| s.stage_id).collect();
-    let statuses: Vec<String> = stages
-        .iter()
-        .map(|s| s.status.as_str().to_owned())
-        .collect();
+    let statuses: Vec<String> = stages.iter().map(|s| s.status.as_str().to_owned()).collect();
     let reasons: Vec<Option<String>> = stages.iter().map(|s| s.reason.clone()).collect();
     let started: Vec<Option<DateTime<Utc>>> = stages.iter().map(|s| s.started_at).collect();
     let completed: Vec<Option<DateTime<Utc>>> = stages.iter().map(|s| s.completed_at).collect();
@@ -336,11 +324,7 @@ pub async fn update_tasks(conn: &mut PgConnection, tasks: &[&Task]) -> sqlx::Res
     Ok(())
 }
 
-pub async fn insert_decision(
-    conn: &mut PgConnection,
-    request_id: Uuid,
-    d: &NewDecision,
-) -> sqlx::Result<()> {
+pub async fn insert_decision(conn: &mut PgConnection, request_id: Uuid, d: &NewDecision) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO approval_decision (id, request_id, task_id, stage_order, actor, actor_name, action, comment,
                                         attachments_ref, created_at)
@@ -402,12 +386,10 @@ pub async fn insert_events(
 
 /// Marks events as published on the event stream.
 pub async fn mark_published(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<u64> {
-    let done = sqlx::query!(
-        "UPDATE approval_event SET published_at = now() WHERE id = ANY($1) AND published_at IS NULL",
-        ids
-    )
-    .execute(&mut *conn)
-    .await?;
+    let done =
+        sqlx::query!("UPDATE approval_event SET published_at = now() WHERE id = ANY($1) AND published_at IS NULL", ids)
+            .execute(&mut *conn)
+            .await?;
     Ok(done.rows_affected())
 }
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::Engine;
 use crate::command::{Command, Envelope, IdempotencyClaim, Outcome};
 use crate::domain::{Actor, Ids, PolicyIn, PolicyStatus};
-use crate::engine::{DecisionInput, Machine, Refusal, RequestState, Step};
+use crate::engine::{DecisionInput, Machine, Refusal, RequestState, StageState, Step};
 use crate::error::{code, ApiError, Result};
 use crate::event::StoredEvent;
 use crate::resolver::CompiledPolicy;
@@ -30,82 +30,36 @@ pub struct Applied {
 
 impl Applied {
     fn answer(status: StatusCode, body: impl serde::Serialize) -> Self {
-        Self {
-            outcome: Outcome::ok(status, body),
-            events: Vec::new(),
-        }
+        Self { outcome: Outcome::ok(status, body), events: Vec::new() }
     }
 }
 
 impl Engine {
-    pub(super) async fn apply(
-        &self,
-        conn: &mut PgConnection,
-        env: &Envelope,
-        now: DateTime<Utc>,
-    ) -> Result<Applied> {
+    pub(super) async fn apply(&self, conn: &mut PgConnection, env: &Envelope, now: DateTime<Utc>) -> Result<Applied> {
         let actor = &env.actor;
         let mut ids = Ids::new(env.id);
         match &env.command {
-            Command::PolicyCreate { policy } => {
-                self.policy_create(conn, policy, actor, &mut ids, now).await
-            }
+            Command::PolicyCreate { policy } => self.policy_create(conn, policy, actor, &mut ids, now).await,
             Command::PolicyAddVersion { policy_key, policy } => {
-                self.policy_add_version(conn, policy_key, policy, actor, &mut ids, now)
-                    .await
+                self.policy_add_version(conn, policy_key, policy, actor, &mut ids, now).await
             }
-            Command::PolicyUpdate {
-                policy_key,
-                version,
-                policy,
-            } => {
-                self.policy_update(conn, policy_key, *version, policy, actor, &mut ids, now)
-                    .await
+            Command::PolicyUpdate { policy_key, version, policy } => {
+                self.policy_update(conn, policy_key, *version, policy, actor, &mut ids, now).await
             }
-            Command::PolicyActivate {
-                policy_key,
-                version,
-            } => {
-                self.policy_activate(conn, policy_key, *version, actor, &mut ids, now)
-                    .await
+            Command::PolicyActivate { policy_key, version } => {
+                self.policy_activate(conn, policy_key, *version, actor, &mut ids, now).await
             }
-            Command::PolicyDeactivate {
-                policy_key,
-                version,
-            } => {
-                self.policy_deactivate(conn, policy_key, *version, actor, &mut ids, now)
-                    .await
+            Command::PolicyDeactivate { policy_key, version } => {
+                self.policy_deactivate(conn, policy_key, *version, actor, &mut ids, now).await
             }
-            Command::RequestCreate {
-                request_id,
-                request,
-                idempotency,
-            } => {
-                self.request_create(
-                    conn,
-                    env.id,
-                    *request_id,
-                    request,
-                    idempotency.as_ref(),
-                    actor,
-                    now,
-                )
-                .await
+            Command::RequestCreate { request_id, request, idempotency } => {
+                self.request_create(conn, env.id, *request_id, request, idempotency.as_ref(), actor, now).await
             }
             Command::RequestCancel { request_id, reason } => {
-                self.request_cancel(conn, env.id, *request_id, reason.clone(), actor, now)
-                    .await
+                self.request_cancel(conn, env.id, *request_id, reason.clone(), actor, now).await
             }
-            Command::TaskClaim { task_id } => {
-                self.task_claim(conn, env.id, *task_id, actor, now).await
-            }
-            Command::TaskDecide {
-                task_id,
-                decision_id,
-                action,
-                comment,
-                attachments_ref,
-            } => {
+            Command::TaskClaim { task_id } => self.task_claim(conn, env.id, *task_id, actor, now).await,
+            Command::TaskDecide { task_id, decision_id, action, comment, attachments_ref } => {
                 let input = DecisionInput {
                     task_id: *task_id,
                     decision_id: *decision_id,
@@ -130,22 +84,16 @@ impl Engine {
     ) -> Result<Applied> {
         require_admin(actor)?;
         let def = doc.parse(ids).map_err(ApiError::bad_policy)?;
-        if policies::max_version(conn, &def.policy_key)
-            .await
-            .context("policy lookup")?
-            .is_some()
-        {
+        if policies::max_version(conn, &def.policy_key).await.context("policy lookup")?.is_some() {
             return Err(policy_exists(&def.policy_key));
         }
         let id = ids.next_id();
         if let Err(err) = policies::insert(conn, id, &def, 1, &actor.sub, now).await {
-            return Err(
-                if is_unique_violation(&err, "policy_policy_key_version_key") {
-                    policy_exists(&def.policy_key)
-                } else {
-                    ApiError::Internal(err.into())
-                },
-            );
+            return Err(if is_unique_violation(&err, "policy_policy_key_version_key") {
+                policy_exists(&def.policy_key)
+            } else {
+                ApiError::Internal(err.into())
+            });
         }
         let out = self.policy(conn, &def.policy_key, 1).await?.out();
         self.audit(
@@ -175,19 +123,12 @@ impl Engine {
         require_admin(actor)?;
         same_key(key, doc)?;
         let def = doc.parse(ids).map_err(ApiError::bad_policy)?;
-        let versions = policies::lock_key(conn, key)
-            .await
-            .context("locking policy versions")?;
+        let versions = policies::lock_key(conn, key).await.context("locking policy versions")?;
         let Some(newest) = versions.first() else {
-            return Err(ApiError::not_found(
-                code::POLICY_NOT_FOUND,
-                format!("Policy '{key}' not found"),
-            ));
+            return Err(ApiError::not_found(code::POLICY_NOT_FOUND, format!("Policy '{key}' not found")));
         };
         let version = newest.version + 1;
-        policies::insert(conn, ids.next_id(), &def, version, &actor.sub, now)
-            .await
-            .context("inserting version")?;
+        policies::insert(conn, ids.next_id(), &def, version, &actor.sub, now).await.context("inserting version")?;
         let out = self.policy(conn, key, version).await?.out();
         self.audit(
             conn,
@@ -218,19 +159,18 @@ impl Engine {
         require_admin(actor)?;
         same_key(key, doc)?;
         let def = doc.parse(ids).map_err(ApiError::bad_policy)?;
-        policies::lock_key(conn, key)
-            .await
-            .context("locking policy versions")?;
+        policies::lock_key(conn, key).await.context("locking policy versions")?;
         let before = self.policy(conn, key, version).await?;
         if before.row.status() != PolicyStatus::Draft {
             return Err(ApiError::conflict(
                 code::INVALID_STATE,
-                format!("{key} v{version} is {}; only a draft can be edited. Add a new version with PUT /policies/{key}", before.row.status),
+                format!(
+                    "{key} v{version} is {}; only a draft can be edited. Add a new version with PUT /policies/{key}",
+                    before.row.status
+                ),
             ));
         }
-        policies::replace_draft(conn, before.row.id, &def, &actor.sub, now)
-            .await
-            .context("replacing draft")?;
+        policies::replace_draft(conn, before.row.id, &def, &actor.sub, now).await.context("replacing draft")?;
         let after = self.policy(conn, key, version).await?.out();
         self.audit(
             conn,
@@ -257,29 +197,19 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Applied> {
         require_admin(actor)?;
-        let versions = policies::lock_key(conn, key)
-            .await
-            .context("locking policy versions")?;
-        let target = versions
-            .iter()
-            .find(|v| v.version == version)
-            .ok_or_else(|| version_not_found(key, version))?;
+        let versions = policies::lock_key(conn, key).await.context("locking policy versions")?;
+        let target = versions.iter().find(|v| v.version == version).ok_or_else(|| version_not_found(key, version))?;
         let prior = versions.iter().find(|v| v.status() == PolicyStatus::Active);
         // Refuse to activate what the engine could not run.
         let candidate = policies::load(conn, target.clone()).await?;
-        CompiledPolicy::compile(candidate).map_err(|e| {
-            ApiError::bad_request(code::BAD_POLICY, format!("cannot activate: {e}"))
-        })?;
+        CompiledPolicy::compile(candidate)
+            .map_err(|e| ApiError::bad_request(code::BAD_POLICY, format!("cannot activate: {e}")))?;
         let before = prior.map(|p| json!({"status": p.status, "version": p.version}));
         if let Some(prior) = prior.filter(|p| p.id != target.id) {
-            policies::set_status(conn, prior.id, PolicyStatus::Archived, now)
-                .await
-                .context("archiving")?;
+            policies::set_status(conn, prior.id, PolicyStatus::Archived, now).await.context("archiving")?;
         }
         if target.status() != PolicyStatus::Active {
-            policies::set_status(conn, target.id, PolicyStatus::Active, now)
-                .await
-                .context("activating")?;
+            policies::set_status(conn, target.id, PolicyStatus::Active, now).await.context("activating")?;
         }
         let out = self.policy(conn, key, version).await?.out();
         let after = json!({"status": "active", "version": version});
@@ -308,22 +238,15 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Applied> {
         require_admin(actor)?;
-        let versions = policies::lock_key(conn, key)
-            .await
-            .context("locking policy versions")?;
-        let target = versions
-            .iter()
-            .find(|v| v.version == version)
-            .ok_or_else(|| version_not_found(key, version))?;
+        let versions = policies::lock_key(conn, key).await.context("locking policy versions")?;
+        let target = versions.iter().find(|v| v.version == version).ok_or_else(|| version_not_found(key, version))?;
         if target.status() != PolicyStatus::Active {
             return Err(ApiError::conflict(
                 code::INVALID_STATE,
                 format!("{key} v{version} is {}, not active", target.status),
             ));
         }
-        policies::set_status(conn, target.id, PolicyStatus::Archived, now)
-            .await
-            .context("archiving")?;
+        policies::set_status(conn, target.id, PolicyStatus::Archived, now).await.context("archiving")?;
         let out = self.policy(conn, key, version).await?.out();
         self.audit(
             conn,
@@ -371,9 +294,7 @@ impl Engine {
             after,
             metadata: None,
         };
-        audit::record(conn, ids.next_id(), entry)
-            .await
-            .context("writing audit row")?;
+        audit::record(conn, ids.next_id(), entry).await.context("writing audit row")?;
         Ok(())
     }
 
@@ -391,22 +312,16 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Applied> {
         if let Some(claim) = idempotency {
-            if let Some(stored) = commands::idempotency(conn, &claim.client, &claim.key)
-                .await
-                .context("idempotency lookup")?
+            if let Some(stored) =
+                commands::idempotency(conn, &claim.client, &claim.key).await.context("idempotency lookup")?
             {
                 return replay(stored, claim);
             }
         }
         validate_create(input)?;
-        let row = policies::active_row(conn, &input.policy_key)
-            .await
-            .context("active policy lookup")?
-            .ok_or_else(|| {
-                ApiError::not_found(
-                    code::POLICY_NOT_FOUND,
-                    format!("No active policy for '{}'", input.policy_key),
-                )
+        let row =
+            policies::active_row(conn, &input.policy_key).await.context("active policy lookup")?.ok_or_else(|| {
+                ApiError::not_found(code::POLICY_NOT_FOUND, format!("No active policy for '{}'", input.policy_key))
             })?;
         let compiled = self.compiled_policy(conn, row).await?;
         let policy = &compiled.policy;
@@ -418,14 +333,11 @@ impl Engine {
             artifact_type: input.artifact_type.clone(),
             artifact_id: input.artifact_id.clone(),
             source_service: actor.sub.clone(),
-            requester: input
-                .requester
-                .clone()
-                .filter(|r| !r.trim().is_empty())
-                .unwrap_or_else(|| actor.sub.clone()),
+            requester: input.requester.clone().filter(|r| !r.trim().is_empty()).unwrap_or_else(|| actor.sub.clone()),
             context: input.context.clone(),
             status: "pending".into(),
             current_stage_order: 1,
+            last_seq: 0,
             callback_url: input.callback_url.clone(),
             callback_secret_id: input.callback_secret_id,
             completed_at: None,
@@ -444,10 +356,8 @@ impl Engine {
         let step = machine.start(&mut state, &actor.sub);
         let step = settle(&mut machine, &compiled, &mut state, &req.context, step)?;
         req.absorb(&state, now);
-        requests::insert(conn, &req)
-            .await
-            .context("inserting request")?;
-        let events = self.persist(conn, &req, &state, &step, true).await?;
+        requests::insert(conn, &req).await.context("inserting request")?;
+        let events = self.persist(conn, &req, false, &[], &state, &step).await?;
         let out = CreateRequestOut {
             request_id: req.id,
             status: req.status.clone(),
@@ -462,17 +372,9 @@ impl Engine {
         let outcome = Outcome::ok(StatusCode::CREATED, &out);
         if let Some(claim) = idempotency {
             let body = serde_json::to_value(&out).context("serialising response")?;
-            commands::insert_idempotency(
-                conn,
-                &claim.client,
-                &claim.key,
-                &claim.body_hash,
-                req.id,
-                201,
-                &body,
-            )
-            .await
-            .context("recording Idempotency-Key")?;
+            commands::insert_idempotency(conn, &claim.client, &claim.key, &claim.body_hash, req.id, 201, &body)
+                .await
+                .context("recording Idempotency-Key")?;
         }
         Ok(Applied { outcome, events })
     }
@@ -486,19 +388,16 @@ impl Engine {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Applied> {
-        let (mut req, compiled, mut state) = self.locked(conn, request_id).await?;
+        let (mut req, compiled, mut state) = self.locked(conn, Target::Request(request_id)).await?;
+        let before = state.stages.clone();
         if !(actor.is_admin() || actor.sub == req.source_service) {
-            return Err(ApiError::forbidden(
-                "Only the service that created the request or an AWE_ADMIN may cancel it",
-            ));
+            return Err(ApiError::forbidden("Only the service that created the request or an AWE_ADMIN may cancel it"));
         }
         let prior = req.status.clone();
         let mut machine = Machine::new(&compiled.policy.def, now, command_id);
-        let step = machine
-            .cancel(&mut state, &actor.sub, reason.clone())
-            .map_err(refusal)?;
+        let step = machine.cancel(&mut state, &actor.sub, reason.clone()).map_err(refusal)?;
         req.absorb(&state, now);
-        let events = self.persist(conn, &req, &state, &step, false).await?;
+        let events = self.persist(conn, &req, true, &before, &state, &step).await?;
         let entry = AuditEntry {
             actor,
             action: "request.cancel",
@@ -509,13 +408,8 @@ impl Engine {
             after: Some(json!({"status": "cancelled"})),
             metadata: Some(json!({"reason": reason, "artifact_id": req.artifact_id})),
         };
-        audit::record(conn, machine.ids.next_id(), entry)
-            .await
-            .context("writing audit row")?;
-        Ok(Applied {
-            outcome: Outcome::ok(StatusCode::OK, req.out()),
-            events,
-        })
+        audit::record(conn, machine.ids.next_id(), entry).await.context("writing audit row")?;
+        Ok(Applied { outcome: Outcome::ok(StatusCode::OK, req.out()), events })
     }
 
     async fn task_claim(
@@ -526,11 +420,11 @@ impl Engine {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Applied> {
-        let request_id = self.request_of_task(conn, task_id).await?;
-        let (req, compiled, mut state) = self.locked(conn, request_id).await?;
+        let (req, compiled, mut state) = self.locked(conn, Target::Task(task_id)).await?;
+        let before = state.stages.clone();
         let mut machine = Machine::new(&compiled.policy.def, now, command_id);
         let step = machine.claim(&mut state, task_id, actor).map_err(refusal)?;
-        self.persist(conn, &req, &state, &step, false).await?;
+        self.persist(conn, &req, false, &before, &state, &step).await?;
         let task = state.task(task_id).context("claimed task vanished")?;
         Ok(Applied::answer(StatusCode::OK, task_out(task, req.id)))
     }
@@ -543,17 +437,14 @@ impl Engine {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Applied> {
-        let request_id = self.request_of_task(conn, input.task_id).await?;
-        let (mut req, compiled, mut state) = self.locked(conn, request_id).await?;
+        let (mut req, compiled, mut state) = self.locked(conn, Target::Task(input.task_id)).await?;
+        let before = state.stages.clone();
         let mut machine = Machine::new(&compiled.policy.def, now, command_id);
         let step = machine.decide(&mut state, input, actor).map_err(refusal)?;
         let step = settle(&mut machine, &compiled, &mut state, &req.context, step)?;
         req.absorb(&state, now);
-        let events = self.persist(conn, &req, &state, &step, false).await?;
-        let d = step
-            .decision
-            .as_ref()
-            .context("a decision step records its decision")?;
+        let events = self.persist(conn, &req, true, &before, &state, &step).await?;
+        let d = step.decision.as_ref().context("a decision step records its decision")?;
         let out = DecisionOut {
             id: d.id,
             request_id: req.id,
@@ -565,33 +456,25 @@ impl Engine {
             attachments_ref: d.attachments_ref.clone(),
             created_at: d.created_at,
         };
-        Ok(Applied {
-            outcome: Outcome::ok(StatusCode::CREATED, out),
-            events,
-        })
-    }
-
-    async fn request_of_task(&self, conn: &mut PgConnection, task_id: Uuid) -> Result<Uuid> {
-        requests::request_of_task(conn, task_id)
-            .await
-            .context("task lookup")?
-            .ok_or_else(|| {
-                ApiError::not_found(code::TASK_NOT_FOUND, format!("Task {task_id} not found"))
-            })
+        Ok(Applied { outcome: Outcome::ok(StatusCode::CREATED, out), events })
     }
 
     /// Locks a request and loads its pinned policy and state.
     async fn locked(
         &self,
         conn: &mut PgConnection,
-        id: Uuid,
+        target: Target,
     ) -> Result<(RequestRow, Arc<CompiledPolicy>, RequestState)> {
-        let req = requests::lock(conn, id)
-            .await
-            .context("locking request")?
-            .ok_or_else(|| {
-                ApiError::not_found(code::REQUEST_NOT_FOUND, format!("Request {id} not found"))
-            })?;
+        let req = match target {
+            Target::Request(id) => requests::lock(conn, id)
+                .await
+                .context("locking request")?
+                .ok_or_else(|| ApiError::not_found(code::REQUEST_NOT_FOUND, format!("Request {id} not found")))?,
+            Target::Task(id) => requests::lock_by_task(conn, id)
+                .await
+                .context("locking request")?
+                .ok_or_else(|| ApiError::not_found(code::TASK_NOT_FOUND, format!("Task {id} not found")))?,
+        };
         let compiled = match self.policies.get(req.policy_id) {
             Some(c) => c,
             None => {
@@ -606,68 +489,48 @@ impl Engine {
         Ok((req, compiled, state))
     }
 
-    async fn compiled_policy(
-        &self,
-        conn: &mut PgConnection,
-        row: policies::PolicyRow,
-    ) -> Result<Arc<CompiledPolicy>> {
+    async fn compiled_policy(&self, conn: &mut PgConnection, row: policies::PolicyRow) -> Result<Arc<CompiledPolicy>> {
         if let Some(c) = self.policies.get(row.id) {
             return Ok(c);
         }
         let policy = policies::load(conn, row).await?;
-        let compiled = CompiledPolicy::compile(policy)
-            .map_err(|e| anyhow::anyhow!("stored policy does not compile: {e}"))?;
+        let compiled =
+            CompiledPolicy::compile(policy).map_err(|e| anyhow::anyhow!("stored policy does not compile: {e}"))?;
         Ok(self.policies.insert(compiled))
     }
 
-    /// Writes what a step did: request row, stage states, tasks, decision, events.
+    /// Writes what a step did: the request row (when `update_row`), the stage
+    /// states that differ from `before`, tasks, the decision, events.
     async fn persist(
         &self,
         conn: &mut PgConnection,
         req: &RequestRow,
+        update_row: bool,
+        before: &[StageState],
         state: &RequestState,
         step: &Step,
-        new_request: bool,
     ) -> Result<Vec<StoredEvent>> {
-        if !new_request {
-            requests::update(conn, req)
-                .await
-                .context("updating request")?;
+        if update_row {
+            requests::update(conn, req).await.context("updating request")?;
         }
-        if new_request || !step.events.is_empty() {
-            requests::save_stages(conn, req.id, &state.stages)
-                .await
-                .context("saving stage states")?;
-        }
-        let created: Vec<_> = state
-            .tasks
-            .iter()
-            .filter(|t| step.created_tasks.contains(&t.id))
-            .collect();
-        let search_text = format!(
-            "{} {} {}",
-            req.artifact_type, req.artifact_id, req.policy_key
-        );
-        requests::insert_tasks(conn, req.id, &created, &search_text)
-            .await
-            .context("inserting tasks")?;
+        let changed: Vec<&StageState> = state.stages.iter().filter(|s| !before.contains(s)).collect();
+        requests::save_stages(conn, req.id, &changed).await.context("saving stage states")?;
+        let created: Vec<_> = state.tasks.iter().filter(|t| step.created_tasks.contains(&t.id)).collect();
+        let search_text = format!("{} {} {}", req.artifact_type, req.artifact_id, req.policy_key);
+        requests::insert_tasks(conn, req.id, &created, &search_text).await.context("inserting tasks")?;
         if let Some(d) = &step.decision {
-            requests::insert_decision(conn, req.id, d)
-                .await
-                .context("inserting decision")?;
+            requests::insert_decision(conn, req.id, d).await.context("inserting decision")?;
         }
-        let updated: Vec<_> = state
-            .tasks
-            .iter()
-            .filter(|t| step.updated_tasks.contains(&t.id))
-            .collect();
-        requests::update_tasks(conn, &updated)
-            .await
-            .context("updating tasks")?;
-        Ok(requests::insert_events(conn, req.id, &step.events)
-            .await
-            .context("appending events")?)
+        let updated: Vec<_> = state.tasks.iter().filter(|t| step.updated_tasks.contains(&t.id)).collect();
+        requests::update_tasks(conn, &updated).await.context("updating tasks")?;
+        Ok(requests::insert_events(conn, req.id, &step.events).await.context("appending events")?)
     }
+}
+
+/// Which row to lock: a request by its id, or the request a task belongs to.
+enum Target {
+    Request(Uuid),
+    Task(Uuid),
 }
 
 /// Resolves inline whatever stages the machine asks for, until it asks for none.
@@ -683,11 +546,7 @@ fn settle(
         if step.resolve.is_empty() {
             return Ok(step);
         }
-        let results = step
-            .resolve
-            .iter()
-            .map(|order| (*order, compiled.resolve_stage(*order, context)))
-            .collect();
+        let results = step.resolve.iter().map(|order| (*order, compiled.resolve_stage(*order, context))).collect();
         let next = machine.resolved(state, results).map_err(refusal)?;
         step.resolve.clear();
         step.absorb(next);
@@ -698,9 +557,7 @@ fn settle(
 fn refusal(r: Refusal) -> ApiError {
     match r {
         Refusal::TaskNotFound(_) => ApiError::not_found(code::TASK_NOT_FOUND, r.to_string()),
-        Refusal::NotAssignee => {
-            ApiError::awe(StatusCode::FORBIDDEN, code::FORBIDDEN, r.to_string())
-        }
+        Refusal::NotAssignee => ApiError::awe(StatusCode::FORBIDDEN, code::FORBIDDEN, r.to_string()),
         Refusal::TaskNotOpen(_)
         | Refusal::TaskClosed(_)
         | Refusal::RequestTerminal(_)
@@ -737,10 +594,7 @@ fn same_key(key: &str, doc: &PolicyIn) -> Result<()> {
     } else {
         Err(ApiError::bad_request(
             code::BAD_POLICY,
-            format!(
-                "policy_key: the body names '{}' but the path names '{key}'",
-                doc.policy_key
-            ),
+            format!("policy_key: the body names '{}' but the path names '{key}'", doc.policy_key),
         ))
     }
 }
@@ -753,10 +607,7 @@ fn policy_exists(key: &str) -> ApiError {
 }
 
 fn version_not_found(key: &str, version: i32) -> ApiError {
-    ApiError::not_found(
-        code::POLICY_NOT_FOUND,
-        format!("Policy '{key}' version {version} not found"),
-    )
+    ApiError::not_found(code::POLICY_NOT_FOUND, format!("Policy '{key}' version {version} not found"))
 }
 
 pub const MAX_ID_LEN: usize = 255;
@@ -787,11 +638,7 @@ pub fn validate_create(input: &CreateRequestIn) -> Result<()> {
         }
     }
     if !input.context.is_object() {
-        return Err(ApiError::invalid(
-            &["body", "context"],
-            "must be a JSON object",
-            input.context.clone(),
-        ));
+        return Err(ApiError::invalid(&["body", "context"], "must be a JSON object", input.context.clone()));
     }
     if let Some(url) = &input.callback_url {
         let ok = (url.starts_with("http://") || url.starts_with("https://"))

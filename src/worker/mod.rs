@@ -51,21 +51,11 @@ impl Engine {
     pub fn new(pool: PgPool, bus: Bus, config: &Config, shutdown: CancellationToken) -> Arc<Self> {
         let (published, marks) = mpsc::channel(4096);
         tokio::spawn(relay::mark_published(pool.clone(), marks, shutdown));
-        Arc::new(Self {
-            pool,
-            bus,
-            policies: PolicyCache::default(),
-            published,
-            max_deliver: config.nats.max_deliver,
-        })
+        Arc::new(Self { pool, bus, policies: PolicyCache::default(), published, max_deliver: config.nats.max_deliver })
     }
 
     /// Consumes the command stream until `shutdown`, then drains in-flight work.
-    pub async fn run(
-        self: Arc<Self>,
-        concurrency: usize,
-        shutdown: CancellationToken,
-    ) -> anyhow::Result<()> {
+    pub async fn run(self: Arc<Self>, concurrency: usize, shutdown: CancellationToken) -> anyhow::Result<()> {
         let consumer = self.bus.engine_consumer().await?;
         let mut messages = consumer
             .stream()
@@ -111,15 +101,9 @@ impl Engine {
         let ack = match &handled {
             Handled::Done(_) => message.ack().await,
             Handled::Retry(reason) => {
-                let delay = Duration::from_millis(
-                    (250 * 2u64.saturating_pow(delivered.clamp(1, 8) as u32 - 1)).min(30_000),
-                );
-                tracing::warn!(
-                    reason,
-                    delivered,
-                    ?delay,
-                    "command failed; JetStream will redeliver it"
-                );
+                let delay =
+                    Duration::from_millis((250 * 2u64.saturating_pow(delivered.clamp(1, 8) as u32 - 1)).min(30_000));
+                tracing::warn!(reason, delivered, ?delay, "command failed; JetStream will redeliver it");
                 message.ack_with(AckKind::Nak(Some(delay))).await
             }
             Handled::Poison(reason) => {
@@ -139,21 +123,28 @@ impl Engine {
             Ok(v) => v,
             Err(e) => return Handled::Poison(format!("not JSON: {e}")),
         };
-        let Some(id) = raw
-            .get("id")
-            .and_then(|v| v.as_str())
-            .and_then(|s| Uuid::parse_str(s).ok())
-        else {
+        let Some(id) = raw.get("id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok()) else {
             return Handled::Poison("no command id".into());
         };
         let envelope = match serde_json::from_value::<Envelope>(raw) {
             Ok(env) if env.v == ENVELOPE_VERSION => env,
-            Ok(env) => return self.refuse(id, "invalid", &format!("envelope version {} is not supported; this engine reads version {ENVELOPE_VERSION}", env.v)).await,
+            Ok(env) => {
+                return self
+                    .refuse(
+                        id,
+                        "invalid",
+                        &format!(
+                            "envelope version {} is not supported; this engine reads version {ENVELOPE_VERSION}",
+                            env.v
+                        ),
+                    )
+                    .await
+            }
             Err(e) => return self.refuse(id, "invalid", &format!("invalid command: {e}")).await,
         };
         match self.execute(&envelope).await {
             Ok(applied) => {
-                self.reply(id, &applied.outcome).await;
+                self.reply(envelope.reply_to.as_deref(), id, &applied.outcome).await;
                 self.publish(applied.events).await;
                 Handled::Done(applied.outcome)
             }
@@ -163,8 +154,7 @@ impl Engine {
                 let failed = Outcome::Error {
                     status: 500,
                     code: code::INTERNAL.into(),
-                    message: "The command could not be applied; it was logged for an operator"
-                        .into(),
+                    message: "The command could not be applied; it was logged for an operator".into(),
                 };
                 self.record(id, envelope.command.kind(), failed).await
             }
@@ -172,64 +162,51 @@ impl Engine {
         }
     }
 
+    /// Applies a command in one transaction. The processed-command row is
+    /// written last, in the same transaction: a command applied before (a
+    /// redelivery, a replay) either fails to apply again or collides on that
+    /// row, and in both cases the stored outcome is the answer.
     async fn execute(&self, env: &Envelope) -> anyhow::Result<Applied> {
         let mut tx = self.pool.begin().await.context("starting a transaction")?;
-        if let Some(outcome) = commands::processed(&mut tx, env.id).await? {
-            return Ok(Applied {
-                outcome,
-                events: Vec::new(),
-            });
-        }
         // PostgreSQL keeps microseconds; so does every answer.
         let now = Utc::now().trunc_subsecs(6);
+        let kind = env.command.kind();
         match self.apply(&mut tx, env, now).await {
             Ok(applied) => {
-                if !commands::mark_processed(&mut tx, env.id, env.command.kind(), &applied.outcome)
-                    .await?
-                {
-                    // Another worker applied it meanwhile: keep its result, drop ours.
+                if !commands::mark_processed(&mut tx, env.id, kind, &applied.outcome).await? {
                     drop(tx);
                     return self.stored(env.id).await;
                 }
                 tx.commit().await.context("committing")?;
                 Ok(applied)
             }
-            Err(ApiError::Internal(err)) => Err(err),
-            Err(refusal) => {
+            Err(err) => {
                 drop(tx);
-                let outcome = Outcome::refused(&refusal).context("refusal without outcome")?;
                 let mut conn = self.pool.acquire().await?;
-                if !commands::mark_processed(&mut conn, env.id, env.command.kind(), &outcome)
-                    .await?
-                {
-                    return self.stored(env.id).await;
+                if let Some(outcome) = commands::processed(&mut conn, env.id).await? {
+                    return Ok(Applied { outcome, events: Vec::new() });
                 }
-                Ok(Applied {
-                    outcome,
-                    events: Vec::new(),
-                })
+                let ApiError::Internal(err) = err else {
+                    let outcome = Outcome::refused(&err).context("refusal without outcome")?;
+                    if !commands::mark_processed(&mut conn, env.id, kind, &outcome).await? {
+                        return self.stored(env.id).await;
+                    }
+                    return Ok(Applied { outcome, events: Vec::new() });
+                };
+                Err(err)
             }
         }
     }
 
     async fn stored(&self, id: Uuid) -> anyhow::Result<Applied> {
         let mut conn = self.pool.acquire().await?;
-        let outcome = commands::processed(&mut conn, id)
-            .await?
-            .context("processed command without outcome")?;
-        Ok(Applied {
-            outcome,
-            events: Vec::new(),
-        })
+        let outcome = commands::processed(&mut conn, id).await?.context("processed command without outcome")?;
+        Ok(Applied { outcome, events: Vec::new() })
     }
 
     /// Records a refusal of a message that never became a command.
     async fn refuse(&self, id: Uuid, kind: &str, message: &str) -> Handled {
-        let outcome = Outcome::Error {
-            status: 422,
-            code: String::new(),
-            message: message.to_owned(),
-        };
+        let outcome = Outcome::Error { status: 422, code: String::new(), message: message.to_owned() };
         self.record(id, kind, outcome).await
     }
 
@@ -242,21 +219,18 @@ impl Engine {
         .await;
         match stored {
             Ok(outcome) => {
-                self.reply(id, &outcome).await;
+                self.reply(None, id, &outcome).await;
                 Handled::Done(outcome)
             }
             Err(err) => Handled::Retry(format!("{err:#}")),
         }
     }
 
-    async fn reply(&self, id: Uuid, outcome: &Outcome) {
+    /// Answers on the envelope's `reply_to`, or on `{prefix}.reply.{id}`.
+    async fn reply(&self, reply_to: Option<&str>, id: Uuid, outcome: &Outcome) {
         let body = serde_json::to_vec(outcome).unwrap_or_default();
-        if let Err(err) = self
-            .bus
-            .client
-            .publish(self.bus.reply_subject(id), Bytes::from(body))
-            .await
-        {
+        let subject = reply_to.map_or_else(|| self.bus.reply_subject(id), str::to_owned);
+        if let Err(err) = self.bus.client.publish(subject, Bytes::from(body)).await {
             tracing::debug!(error = %err, "no reply sent; the caller reads the stored outcome");
         }
     }
@@ -267,10 +241,7 @@ impl Engine {
         }
         match self.bus.publish_events(&events).await {
             Ok(()) => {
-                let _ = self
-                    .published
-                    .send(events.iter().map(|e| e.id).collect())
-                    .await;
+                let _ = self.published.send(events.iter().map(|e| e.id).collect()).await;
             }
             Err(err) => tracing::warn!(error = %err, "events left for the relay to publish"),
         }

@@ -15,11 +15,7 @@ use crate::store::requests;
 const MARK_BATCH: usize = 1000;
 
 /// Collects ids of published events and marks them, a batch at a time.
-pub async fn mark_published(
-    pool: PgPool,
-    mut ids: mpsc::Receiver<Vec<Uuid>>,
-    shutdown: CancellationToken,
-) {
+pub async fn mark_published(pool: PgPool, mut ids: mpsc::Receiver<Vec<Uuid>>, shutdown: CancellationToken) {
     let mut batch: Vec<Uuid> = Vec::with_capacity(MARK_BATCH);
     loop {
         let more = tokio::select! {
@@ -80,13 +76,7 @@ pub async fn relay_once(pool: &PgPool, bus: &Bus, grace: Duration) -> anyhow::Re
     }
 }
 
-pub async fn run(
-    pool: PgPool,
-    bus: Bus,
-    interval: Duration,
-    grace: Duration,
-    shutdown: CancellationToken,
-) {
+pub async fn run(pool: PgPool, bus: Bus, interval: Duration, grace: Duration, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -95,10 +85,7 @@ pub async fn run(
         match relay_once(&pool, &bus, grace).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(count = n, "relay published events the engine had not"),
-            Err(err) => tracing::warn!(
-                error = format!("{err:#}"),
-                "relay pass failed; next pass retries"
-            ),
+            Err(err) => tracing::warn!(error = format!("{err:#}"), "relay pass failed; next pass retries"),
         }
     }
 }

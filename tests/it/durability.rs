@@ -16,20 +16,11 @@ use uuid::Uuid;
 use crate::support::*;
 
 async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(&app.pool)
-        .await
-        .expect("count")
+    sqlx::query_scalar(sql).fetch_one(&app.pool).await.expect("count")
 }
 
 fn user(name: &str) -> Actor {
-    Actor {
-        sub: format!("sub-{name}"),
-        assignee_id: name.into(),
-        name: None,
-        email: None,
-        roles: vec![],
-    }
+    Actor { sub: format!("sub-{name}"), assignee_id: name.into(), name: None, email: None, roles: vec![] }
 }
 
 /// Starts `awe run engine` as a separate process on the test's database and bus.
@@ -50,25 +41,10 @@ fn engine_process(app: &TestApp) -> tokio::process::Child {
 
 #[tokio::test]
 async fn an_engine_killed_between_publication_and_commit_loses_nothing_and_applies_nothing_twice() {
-    let mut app = spawn_with(Options {
-        reply_timeout_ms: 300,
-        ack_wait_seconds: 2,
-        ..Options::default()
-    })
-    .await;
+    let mut app = spawn_with(Options { reply_timeout_ms: 300, ack_wait_seconds: 2, ..Options::default() }).await;
     app.active_policy(two_stage_policy("registry.cr.v1")).await;
-    let (_, created) = app
-        .post(
-            "/requests",
-            &service("registry"),
-            new_request("registry.cr.v1", "cr-k"),
-        )
-        .await;
-    let request_id: Uuid = created["request_id"]
-        .as_str()
-        .expect("id")
-        .parse()
-        .expect("uuid");
+    let (_, created) = app.post("/requests", &service("registry"), new_request("registry.cr.v1", "cr-k")).await;
+    let request_id: Uuid = created["request_id"].as_str().expect("id").parse().expect("uuid");
     let task = app.open_task_of("alice").await;
     app.stop_engine().await;
 
@@ -87,24 +63,18 @@ async fn an_engine_killed_between_publication_and_commit_loses_nothing_and_appli
             json!({"action": "approve"}),
         )
         .await;
-    assert_eq!(
-        status,
-        StatusCode::ACCEPTED,
-        "the engine cannot commit while the row is locked"
-    );
+    assert_eq!(status, StatusCode::ACCEPTED, "the engine cannot commit while the row is locked");
     app.eventually("the engine process waits on the row lock", || async {
-        count(&app, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'awe' AND wait_event_type = 'Lock'").await > 0
+        count(&app, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'awe' AND wait_event_type = 'Lock'")
+            .await
+            > 0
     })
     .await;
 
     // Crash it mid-transaction, then let the row go.
     engine.kill().await.expect("kill -9");
     blocker.rollback().await.expect("release");
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM approval_decision").await,
-        0,
-        "nothing was committed"
-    );
+    assert_eq!(count(&app, "SELECT count(*) FROM approval_decision").await, 0, "nothing was committed");
 
     // A restarted engine gets the unacknowledged command again.
     let mut engine = engine_process(&app);
@@ -113,35 +83,13 @@ async fn an_engine_killed_between_publication_and_commit_loses_nothing_and_appli
     })
     .await;
     app.eventually("director-x's task exists", || async {
-        count(
-            &app,
-            "SELECT count(*) FROM approval_task WHERE assignee = 'director-x'",
-        )
-        .await
-            == 1
+        count(&app, "SELECT count(*) FROM approval_task WHERE assignee = 'director-x'").await == 1
     })
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await; // past another ack wait: no second application
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM approval_decision").await,
-        1
-    );
-    assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM approval_event WHERE event_type = 'stage_completed'"
-        )
-        .await,
-        1
-    );
-    assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM approval_task WHERE assignee = 'director-x'"
-        )
-        .await,
-        1
-    );
+    assert_eq!(count(&app, "SELECT count(*) FROM approval_decision").await, 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM approval_event WHERE event_type = 'stage_completed'").await, 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM approval_task WHERE assignee = 'director-x'").await, 1);
     engine.kill().await.expect("stop");
     app.stop().await;
 }
@@ -150,18 +98,14 @@ async fn an_engine_killed_between_publication_and_commit_loses_nothing_and_appli
 async fn the_same_command_published_twice_and_a_replay_of_the_stream_have_one_effect() {
     let app = spawn_app().await;
     app.active_policy(two_stage_policy("registry.cr.v1")).await;
-    app.post(
-        "/requests",
-        &service("registry"),
-        new_request("registry.cr.v1", "cr-r"),
-    )
-    .await;
+    app.post("/requests", &service("registry"), new_request("registry.cr.v1", "cr-r")).await;
     let task = app.open_task_of("alice").await;
     let envelope = Envelope {
         v: 1,
         id: Uuid::now_v7(),
         issued_at: chrono::Utc::now(),
         actor: user("alice"),
+        reply_to: None,
         command: Command::TaskDecide {
             task_id: task["id"].as_str().expect("id").parse().expect("uuid"),
             decision_id: Uuid::new_v4(),
@@ -182,28 +126,16 @@ async fn the_same_command_published_twice_and_a_replay_of_the_stream_have_one_ef
             .expect("ack");
     }
     app.eventually("the decision is applied", || async {
-        count(
-            &app,
-            "SELECT count(*) FROM processed_command WHERE command_type = 'task.decide'",
-        )
-        .await
-            == 1
+        count(&app, "SELECT count(*) FROM processed_command WHERE command_type = 'task.decide'").await == 1
     })
     .await;
     let events_before = count(&app, "SELECT count(*) FROM approval_event").await;
 
     // Replay the whole command stream through a fresh engine step by step.
     let engine = app.engine();
-    let stream = app
-        .bus
-        .js
-        .get_stream(app.bus.commands_stream())
-        .await
-        .expect("stream");
+    let stream = app.bus.js.get_stream(app.bus.commands_stream()).await.expect("stream");
     let consumer = stream
-        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig {
-            ..Default::default()
-        })
+        .create_consumer(async_nats::jetstream::consumer::pull::OrderedConfig { ..Default::default() })
         .await
         .expect("ordered consumer");
     let total = stream.get_info().await.expect("info").state.messages;
@@ -215,28 +147,13 @@ async fn the_same_command_published_twice_and_a_replay_of_the_stream_have_one_ef
             .expect("message in time")
             .expect("some")
             .expect("ok");
-        assert!(matches!(
-            engine.handle(&message.payload, 1).await,
-            Handled::Done(_)
-        ));
+        assert!(matches!(engine.handle(&message.payload, 1).await, Handled::Done(_)));
         replayed += 1;
     }
-    assert!(
-        total >= 5,
-        "create policy, activate, create request, and the decision twice"
-    );
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM approval_decision").await,
-        1
-    );
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM approval_request").await,
-        1
-    );
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM approval_event").await,
-        events_before
-    );
+    assert!(total >= 5, "create policy, activate, create request, and the decision twice");
+    assert_eq!(count(&app, "SELECT count(*) FROM approval_decision").await, 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM approval_request").await, 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM approval_event").await, events_before);
     app.stop().await;
 }
 
@@ -244,26 +161,11 @@ async fn the_same_command_published_twice_and_a_replay_of_the_stream_have_one_ef
 async fn a_command_published_on_nats_by_another_program_works_like_the_rest_call() {
     let app = spawn_app().await;
     app.active_policy(two_stage_policy("registry.cr.v1")).await;
-    let (_, created) = app
-        .post(
-            "/requests",
-            &service("registry"),
-            new_request("registry.cr.v1", "cr-n"),
-        )
-        .await;
-    let request_id: Uuid = created["request_id"]
-        .as_str()
-        .expect("id")
-        .parse()
-        .expect("uuid");
+    let (_, created) = app.post("/requests", &service("registry"), new_request("registry.cr.v1", "cr-n")).await;
+    let request_id: Uuid = created["request_id"].as_str().expect("id").parse().expect("uuid");
 
     let id = Uuid::now_v7();
-    let mut replies = app
-        .bus
-        .client
-        .subscribe(app.bus.reply_subject(id))
-        .await
-        .expect("subscribe");
+    let mut replies = app.bus.client.subscribe(app.bus.reply_subject(id)).await.expect("subscribe");
     let raw = json!({
         "v": 1, "id": id, "issued_at": "2026-04-23T10:14:22Z",
         "actor": {"sub": "registry", "assignee_id": "registry"},
@@ -282,45 +184,28 @@ async fn a_command_published_on_nats_by_another_program_works_like_the_rest_call
         .expect("publish")
         .await
         .expect("ack");
-    let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
-        .await
-        .expect("reply in time")
-        .expect("reply");
+    let reply =
+        tokio::time::timeout(Duration::from_secs(10), replies.next()).await.expect("reply in time").expect("reply");
     let outcome: Outcome = serde_json::from_slice(&reply.payload).expect("outcome");
-    let Outcome::Ok { status, body } = outcome else {
-        panic!("refused: {outcome:?}")
-    };
+    let Outcome::Ok { status, body } = outcome else { panic!("refused: {outcome:?}") };
     assert_eq!((status, body["status"].as_str()), (200, Some("cancelled")));
 
     // A malformed command is refused and its refusal recorded, not retried forever.
     let bad = Uuid::now_v7();
-    let mut replies = app
-        .bus
-        .client
-        .subscribe(app.bus.reply_subject(bad))
-        .await
-        .expect("subscribe");
+    let mut replies = app.bus.client.subscribe(app.bus.reply_subject(bad)).await.expect("subscribe");
     let raw = json!({"v": 1, "id": bad, "issued_at": "2026-04-23T10:14:22Z", "actor": {"sub": "x", "assignee_id": "x"},
                      "type": "request.cancel", "payload": {"request_id": "not-a-uuid"}});
     app.bus
         .js
-        .publish(
-            app.bus.command_subject("request.cancel"),
-            serde_json::to_vec(&raw).expect("json").into(),
-        )
+        .publish(app.bus.command_subject("request.cancel"), serde_json::to_vec(&raw).expect("json").into())
         .await
         .expect("publish")
         .await
         .expect("ack");
-    let reply = tokio::time::timeout(Duration::from_secs(10), replies.next())
-        .await
-        .expect("reply in time")
-        .expect("reply");
+    let reply =
+        tokio::time::timeout(Duration::from_secs(10), replies.next()).await.expect("reply in time").expect("reply");
     let outcome: Outcome = serde_json::from_slice(&reply.payload).expect("outcome");
-    assert!(
-        matches!(outcome, Outcome::Error { status: 422, .. }),
-        "{outcome:?}"
-    );
+    assert!(matches!(outcome, Outcome::Error { status: 422, .. }), "{outcome:?}");
     app.stop().await;
 }
 
@@ -328,50 +213,22 @@ async fn a_command_published_on_nats_by_another_program_works_like_the_rest_call
 async fn committed_events_reach_the_event_stream_once_each_and_the_relay_publishes_leftovers() {
     let app = spawn_app().await;
     app.active_policy(two_stage_policy("registry.cr.v1")).await;
-    let (_, created) = app
-        .post(
-            "/requests",
-            &service("registry"),
-            new_request("registry.cr.v1", "cr-e"),
-        )
-        .await;
+    let (_, created) = app.post("/requests", &service("registry"), new_request("registry.cr.v1", "cr-e")).await;
     let request_id = created["request_id"].as_str().expect("id").to_owned();
     app.eventually("events marked published", || async {
-        count(
-            &app,
-            "SELECT count(*) FROM approval_event WHERE published_at IS NULL",
-        )
-        .await
-            == 0
+        count(&app, "SELECT count(*) FROM approval_event WHERE published_at IS NULL").await == 0
     })
     .await;
 
     // Pretend a crash lost the publication: the relay publishes again, JetStream drops the duplicates.
-    sqlx::query("UPDATE approval_event SET published_at = NULL")
-        .execute(&app.pool)
-        .await
-        .expect("reset");
-    let n = awe::worker::relay::relay_once(&app.pool, &app.bus, Duration::ZERO)
-        .await
-        .expect("relay");
+    sqlx::query("UPDATE approval_event SET published_at = NULL").execute(&app.pool).await.expect("reset");
+    let n = awe::worker::relay::relay_once(&app.pool, &app.bus, Duration::ZERO).await.expect("relay");
     assert_eq!(n, 2);
-    let stream = app
-        .bus
-        .js
-        .get_stream(app.bus.events_stream())
-        .await
-        .expect("stream");
+    let stream = app.bus.js.get_stream(app.bus.events_stream()).await.expect("stream");
     let mut info = stream.clone();
-    assert_eq!(
-        info.info().await.expect("info").state.messages,
-        2,
-        "request_created and stage_started, once each"
-    );
+    assert_eq!(info.info().await.expect("info").state.messages, 2, "request_created and stage_started, once each");
     let message = stream
-        .get_last_raw_message_by_subject(
-            &app.bus
-                .event_subject("stage_started", request_id.parse().expect("uuid")),
-        )
+        .get_last_raw_message_by_subject(&app.bus.event_subject("stage_started", request_id.parse().expect("uuid")))
         .await
         .expect("event");
     let body: serde_json::Value = serde_json::from_slice(&message.payload).expect("json");

@@ -5,17 +5,8 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-async fn raw_post(
-    app: &TestApp,
-    path: &str,
-    token: Option<&str>,
-    body: &'static str,
-) -> (StatusCode, Value) {
-    let mut req = app
-        .http
-        .post(app.url(path))
-        .header("content-type", "application/json")
-        .body(body);
+async fn raw_post(app: &TestApp, path: &str, token: Option<&str>, body: &'static str) -> (StatusCode, Value) {
+    let mut req = app.http.post(app.url(path)).header("content-type", "application/json").body(body);
     if let Some(t) = token {
         req = req.bearer_auth(t);
     }
@@ -32,23 +23,12 @@ async fn malformed_json_wrong_types_and_missing_fields_are_422_with_a_location()
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["detail"][0]["type"], "json_invalid");
 
-    let (status, body) = raw_post(
-        &app,
-        "/requests",
-        Some(&t),
-        r#"{"policy_key": 5, "artifact_type": "a", "artifact_id": "b"}"#,
-    )
-    .await;
+    let (status, body) =
+        raw_post(&app, "/requests", Some(&t), r#"{"policy_key": 5, "artifact_type": "a", "artifact_id": "b"}"#).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["detail"][0]["loc"], json!(["body", "policy_key"]));
 
-    let (status, body) = raw_post(
-        &app,
-        "/requests",
-        Some(&t),
-        r#"{"policy_key": "k", "artifact_type": "a"}"#,
-    )
-    .await;
+    let (status, body) = raw_post(&app, "/requests", Some(&t), r#"{"policy_key": "k", "artifact_type": "a"}"#).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(body["detail"][0]["loc"], json!(["body", "artifact_id"]));
     assert_eq!(body["detail"][0]["type"], "missing");
@@ -66,30 +46,14 @@ async fn malformed_json_wrong_types_and_missing_fields_are_422_with_a_location()
     );
 
     let long = "x".repeat(300);
-    let (status, _) = app
-        .post(
-            "/requests",
-            &t,
-            json!({"policy_key": "k", "artifact_type": "a", "artifact_id": long}),
-        )
-        .await;
+    let (status, _) =
+        app.post("/requests", &t, json!({"policy_key": "k", "artifact_type": "a", "artifact_id": long})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
-    let (status, body) = app
-        .post(
-            "/tasks/not-a-uuid/decision",
-            &t,
-            json!({"action": "approve"}),
-        )
-        .await;
+    let (status, body) = app.post("/tasks/not-a-uuid/decision", &t, json!({"action": "approve"})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let (status, body) = app
-        .post(
-            &format!("/tasks/{}/decision", uuid::Uuid::new_v4()),
-            &t,
-            json!({"action": "maybe"}),
-        )
-        .await;
+    let (status, body) =
+        app.post(&format!("/tasks/{}/decision", uuid::Uuid::new_v4()), &t, json!({"action": "maybe"})).await;
     assert_eq!(
         (status, body["detail"][0]["loc"].clone()),
         (StatusCode::UNPROCESSABLE_ENTITY, json!(["body", "action"]))
@@ -97,10 +61,7 @@ async fn malformed_json_wrong_types_and_missing_fields_are_422_with_a_location()
     let (status, body) = app.get("/tasks?page_size=500", &t).await;
     assert_eq!(
         (status, body["detail"][0]["loc"].clone()),
-        (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!(["query", "page_size"])
-        )
+        (StatusCode::UNPROCESSABLE_ENTITY, json!(["query", "page_size"]))
     );
     let (status, _) = app.get("/tasks?page=abc", &t).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -128,21 +89,9 @@ async fn an_oversized_body_is_413() {
 async fn a_missing_or_broken_token_is_401_in_the_detail_shape() {
     let app = spawn_app().await;
     let (status, body) = raw_post(&app, "/requests", None, "{}").await;
-    assert_eq!(
-        (status, body),
-        (
-            StatusCode::UNAUTHORIZED,
-            json!({"detail": "Missing bearer token"})
-        )
-    );
+    assert_eq!((status, body), (StatusCode::UNAUTHORIZED, json!({"detail": "Missing bearer token"})));
     let (status, body) = raw_post(&app, "/requests", Some("abc.def"), "{}").await;
-    assert_eq!(
-        (status, body),
-        (
-            StatusCode::UNAUTHORIZED,
-            json!({"detail": "Invalid bearer token"})
-        )
-    );
+    assert_eq!((status, body), (StatusCode::UNAUTHORIZED, json!({"detail": "Invalid bearer token"})));
     let (status, _) = app.get("/nope", &service("x")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     app.stop().await;
@@ -159,24 +108,12 @@ async fn health_version_config_and_openapi_answer_without_a_token() {
             assert_eq!(body["response"]["status"], "UP");
         }
         if path == "/config" {
-            assert_eq!(
-                body["response"]["webhook"]["backoff_seconds"],
-                json!([60, 300, 900, 3600, 21600])
-            );
-            assert_eq!(
-                body["response"]["effective"]["nats"]["prefix"],
-                app.config.nats.prefix.as_str()
-            );
-            assert_eq!(
-                body["response"]["effective"]["keycloak"]["admin_client_secret"], "",
-                "secrets are masked"
-            );
+            assert_eq!(body["response"]["webhook"]["backoff_seconds"], json!([60, 300, 900, 3600, 21600]));
+            assert_eq!(body["response"]["effective"]["nats"]["prefix"], app.config.nats.prefix.as_str());
+            assert_eq!(body["response"]["effective"]["keycloak"]["admin_client_secret"], "", "secrets are masked");
         }
         if path == "/openapi.json" {
-            assert!(body["openapi"]
-                .as_str()
-                .expect("version")
-                .starts_with("3.1"));
+            assert!(body["openapi"].as_str().expect("version").starts_with("3.1"));
             assert!(body["paths"]["/v1/awe/requests"].is_object());
         }
     }

@@ -5,12 +5,7 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-async fn create_with_key(
-    app: &TestApp,
-    caller: &str,
-    key: &str,
-    body: Value,
-) -> (StatusCode, Value) {
+async fn create_with_key(app: &TestApp, caller: &str, key: &str, body: Value) -> (StatusCode, Value) {
     let res = app
         .http
         .post(app.url("/requests"))
@@ -25,10 +20,7 @@ async fn create_with_key(
 }
 
 async fn request_count(app: &TestApp) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM approval_request")
-        .fetch_one(&app.pool)
-        .await
-        .expect("count")
+    sqlx::query_scalar("SELECT count(*) FROM approval_request").fetch_one(&app.pool).await.expect("count")
 }
 
 #[tokio::test]
@@ -67,20 +59,8 @@ async fn concurrent_creates_with_one_idempotency_key_make_one_request() {
 async fn an_idempotency_key_reused_with_another_body_is_refused() {
     let app = spawn_app().await;
     app.active_policy(two_stage_policy("registry.cr.v1")).await;
-    create_with_key(
-        &app,
-        "registry",
-        "k-1",
-        new_request("registry.cr.v1", "cr-11"),
-    )
-    .await;
-    let (status, body) = create_with_key(
-        &app,
-        "registry",
-        "k-1",
-        new_request("registry.cr.v1", "cr-12"),
-    )
-    .await;
+    create_with_key(&app, "registry", "k-1", new_request("registry.cr.v1", "cr-11")).await;
+    let (status, body) = create_with_key(&app, "registry", "k-1", new_request("registry.cr.v1", "cr-12")).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["errors"][0]["errorCode"], "AWE-009");
     assert_eq!(request_count(&app).await, 1);
@@ -101,12 +81,7 @@ async fn idempotency_keys_are_scoped_to_the_calling_client() {
 
 #[tokio::test]
 async fn without_an_engine_in_time_a_create_answers_202_and_completes_later() {
-    let mut app = spawn_with(Options {
-        engine: false,
-        reply_timeout_ms: 200,
-        ..Options::default()
-    })
-    .await;
+    let mut app = spawn_with(Options { engine: false, reply_timeout_ms: 200, ..Options::default() }).await;
     let res = app
         .http
         .post(app.url("/requests"))
@@ -116,12 +91,7 @@ async fn without_an_engine_in_time_a_create_answers_202_and_completes_later() {
         .await
         .expect("sent");
     assert_eq!(res.status(), StatusCode::ACCEPTED);
-    let location = res
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .expect("Location")
-        .to_owned();
+    let location = res.headers().get("location").and_then(|l| l.to_str().ok()).expect("Location").to_owned();
     let body: Value = res.json().await.expect("json");
     let id = body["request_id"].as_str().expect("request id").to_owned();
     assert_eq!(location, format!("/v1/awe/requests/{id}"));
@@ -129,10 +99,7 @@ async fn without_an_engine_in_time_a_create_answers_202_and_completes_later() {
     // The engine comes up; the command was kept: no active policy → refused, recorded.
     app.start_engine();
     app.eventually("the queued command is applied", || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM processed_command")
-            .fetch_one(&app.pool)
-            .await
-            .unwrap_or(0)
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM processed_command").fetch_one(&app.pool).await.unwrap_or(0)
             == 1
     })
     .await;
@@ -143,37 +110,16 @@ async fn without_an_engine_in_time_a_create_answers_202_and_completes_later() {
 async fn a_caller_service_searches_its_own_requests_by_artifact() {
     let app = spawn_app().await;
     app.active_policy(two_stage_policy("registry.cr.v1")).await;
-    app.post(
-        "/requests",
-        &service("registry"),
-        new_request("registry.cr.v1", "cr-20"),
-    )
-    .await;
-    app.post(
-        "/requests",
-        &service("registry"),
-        new_request("registry.cr.v1", "cr-21"),
-    )
-    .await;
-    app.post(
-        "/requests",
-        &service("pbms"),
-        new_request("registry.cr.v1", "cr-20"),
-    )
-    .await;
-    let (status, found) = app
-        .get(
-            "/requests?artifact_type=registry.change_request&artifact_id=cr-20",
-            &service("registry"),
-        )
-        .await;
+    app.post("/requests", &service("registry"), new_request("registry.cr.v1", "cr-20")).await;
+    app.post("/requests", &service("registry"), new_request("registry.cr.v1", "cr-21")).await;
+    app.post("/requests", &service("pbms"), new_request("registry.cr.v1", "cr-20")).await;
+    let (status, found) =
+        app.get("/requests?artifact_type=registry.change_request&artifact_id=cr-20", &service("registry")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(found.as_array().map(Vec::len), Some(1), "{found}");
     let (_, all) = app.get("/requests?artifact_id=cr-20", &viewer()).await;
     assert_eq!(all.as_array().map(Vec::len), Some(2));
-    let (_, in_review) = app
-        .get("/requests?status=in_review&limit=1", &viewer())
-        .await;
+    let (_, in_review) = app.get("/requests?status=in_review&limit=1", &viewer()).await;
     assert_eq!(in_review.as_array().map(Vec::len), Some(1));
     app.stop().await;
 }
@@ -182,17 +128,10 @@ async fn a_caller_service_searches_its_own_requests_by_artifact() {
 async fn the_events_of_an_unknown_request_are_an_empty_list_and_the_request_a_404() {
     let app = spawn_app().await;
     let id = uuid::Uuid::new_v4();
-    let (status, events) = app
-        .get(&format!("/requests/{id}/events"), &service("registry"))
-        .await;
+    let (status, events) = app.get(&format!("/requests/{id}/events"), &service("registry")).await;
     assert_eq!((status, events), (StatusCode::OK, json!([])));
-    let (status, body) = app
-        .get(&format!("/requests/{id}"), &service("registry"))
-        .await;
-    assert_eq!(
-        (status, body["errors"][0]["errorCode"].as_str()),
-        (StatusCode::NOT_FOUND, Some("AWE-003"))
-    );
+    let (status, body) = app.get(&format!("/requests/{id}"), &service("registry")).await;
+    assert_eq!((status, body["errors"][0]["errorCode"].as_str()), (StatusCode::NOT_FOUND, Some("AWE-003")));
     app.stop().await;
 }
 
@@ -201,29 +140,13 @@ async fn the_inbox_pages_newest_first() {
     let app = spawn_app().await;
     app.active_policy(two_stage_policy("registry.cr.v1")).await;
     for i in 0..5 {
-        app.post(
-            "/requests",
-            &service("registry"),
-            new_request("registry.cr.v1", &format!("cr-p{i}")),
-        )
-        .await;
+        app.post("/requests", &service("registry"), new_request("registry.cr.v1", &format!("cr-p{i}"))).await;
     }
-    let (status, page) = app
-        .get("/tasks?page=2&page_size=2", &token_for("alice"))
-        .await;
+    let (status, page) = app.get("/tasks?page=2&page_size=2", &token_for("alice")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(
-        (
-            page["total"].as_i64(),
-            page["pages"].as_i64(),
-            page["page"].as_i64()
-        ),
-        (Some(5), Some(3), Some(2))
-    );
+    assert_eq!((page["total"].as_i64(), page["pages"].as_i64(), page["page"].as_i64()), (Some(5), Some(3), Some(2)));
     assert_eq!(page["items"][0]["artifact_id"], "cr-p2");
-    let (_, found) = app
-        .get("/tasks?search_text=cr-p4", &token_for("alice"))
-        .await;
+    let (_, found) = app.get("/tasks?search_text=cr-p4", &token_for("alice")).await;
     assert_eq!(found["total"], 1);
     let (_, none) = app.get("/tasks?search_text=%25", &token_for("alice")).await;
     assert_eq!(none["total"], 0, "a literal % matches nothing");

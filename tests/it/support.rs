@@ -40,11 +40,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            engine: true,
-            reply_timeout_ms: 10_000,
-            ack_wait_seconds: 30,
-        }
+        Self { engine: true, reply_timeout_ms: 10_000, ack_wait_seconds: 30 }
     }
 }
 
@@ -55,32 +51,17 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_with(options: Options) -> TestApp {
     let id = Uuid::new_v4().simple().to_string();
     let db_name = format!("awe_t_{}", &id[..16]);
-    let mut admin = PgConnection::connect(&admin_url())
-        .await
-        .expect("admin connection");
-    sqlx::query(&format!("CREATE DATABASE {db_name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
+    let mut admin = PgConnection::connect(&admin_url()).await.expect("admin connection");
+    sqlx::query(&format!("CREATE DATABASE {db_name}")).execute(&mut admin).await.expect("create test database");
     let base = admin_url();
-    let db_url = format!(
-        "{}/{db_name}",
-        base.rsplit_once('/')
-            .map_or(base.as_str(), |(head, _)| head)
-    );
+    let db_url = format!("{}/{db_name}", base.rsplit_once('/').map_or(base.as_str(), |(head, _)| head));
     let mut config = Config::load_from(
         None,
         [
             ("DATABASE_URL".to_owned(), db_url),
             ("AWE__NATS__PREFIX".to_owned(), format!("t{}", &id[..12])),
-            (
-                "AWE__HTTP__REPLY_TIMEOUT_MS".to_owned(),
-                options.reply_timeout_ms.to_string(),
-            ),
-            (
-                "AWE__NATS__ACK_WAIT_SECONDS".to_owned(),
-                options.ack_wait_seconds.to_string(),
-            ),
+            ("AWE__HTTP__REPLY_TIMEOUT_MS".to_owned(), options.reply_timeout_ms.to_string()),
+            ("AWE__NATS__ACK_WAIT_SECONDS".to_owned(), options.ack_wait_seconds.to_string()),
             ("AWE__DATABASE__MAX_CONNECTIONS".to_owned(), "8".to_owned()),
             ("AWE__ENGINE__CONCURRENCY".to_owned(), "16".to_owned()),
         ],
@@ -94,12 +75,10 @@ pub async fn spawn_with(options: Options) -> TestApp {
     let bus = Bus::connect(&config.nats).await.expect("nats");
     bus.ensure_streams().await.expect("streams");
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let ingress_stop = CancellationToken::new();
-    let state = ingress::AppState::new(config.clone(), pool.clone(), bus.clone());
+    let state = ingress::AppState::new(config.clone(), pool.clone(), bus.clone()).await.expect("ingress state");
     tokio::spawn(ingress::serve(state, listener, ingress_stop.clone()));
     let mut app = TestApp {
         addr,
@@ -121,15 +100,8 @@ pub async fn spawn_with(options: Options) -> TestApp {
 impl TestApp {
     pub fn start_engine(&mut self) {
         let stop = CancellationToken::new();
-        let engine = worker::Engine::new(
-            self.pool.clone(),
-            self.bus.clone(),
-            &self.config,
-            stop.clone(),
-        );
-        self.engine_task = Some(tokio::spawn(
-            engine.run(self.config.engine.concurrency, stop.clone()),
-        ));
+        let engine = worker::Engine::new(self.pool.clone(), self.bus.clone(), &self.config, stop.clone());
+        self.engine_task = Some(tokio::spawn(engine.run(self.config.engine.concurrency, stop.clone())));
         self.engine_stop = Some(stop);
     }
 
@@ -144,25 +116,14 @@ impl TestApp {
 
     /// An engine over the same database and bus, for stepping by hand.
     pub fn engine(&self) -> Arc<worker::Engine> {
-        worker::Engine::new(
-            self.pool.clone(),
-            self.bus.clone(),
-            &self.config,
-            CancellationToken::new(),
-        )
+        worker::Engine::new(self.pool.clone(), self.bus.clone(), &self.config, CancellationToken::new())
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}/v1/awe{path}", self.addr)
     }
 
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
+    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> (StatusCode, Value) {
         let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
         if let Some(body) = body {
             req = req.json(&body);
@@ -170,10 +131,7 @@ impl TestApp {
         let res = req.send().await.expect("request sent");
         let status = res.status();
         let text = res.text().await.expect("body");
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -189,13 +147,7 @@ impl TestApp {
         let key = doc["policy_key"].as_str().expect("key").to_owned();
         let (status, body) = self.post("/policies", &admin(), doc).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        let (status, body) = self
-            .post(
-                &format!("/policies/{key}/versions/1/activate"),
-                &admin(),
-                json!({}),
-            )
-            .await;
+        let (status, body) = self.post(&format!("/policies/{key}/versions/1/activate"), &admin(), json!({})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
@@ -229,12 +181,9 @@ impl TestApp {
         }
         self.pool.close().await;
         if let Ok(mut admin) = PgConnection::connect(&admin_url()).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.db_name
-            ))
-            .execute(&mut admin)
-            .await;
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name))
+                .execute(&mut admin)
+                .await;
         }
     }
 }
@@ -242,18 +191,12 @@ impl TestApp {
 /// A Keycloak-shaped token, unsigned (the tests run in dev auth mode).
 pub fn token(claims: Value) -> String {
     let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-    format!(
-        "{}.{}.x",
-        b64(&json!({"alg": "RS256", "typ": "JWT"})),
-        b64(&claims)
-    )
+    format!("{}.{}.x", b64(&json!({"alg": "RS256", "typ": "JWT"})), b64(&claims))
 }
 
 pub fn admin() -> String {
-    token(
-        json!({"sub": "ops-admin", "preferred_username": "ops", "email": "ops@example.org",
-                 "resource_access": {"awe-admin-portal": {"roles": ["AWE_ADMIN"]}}}),
-    )
+    token(json!({"sub": "ops-admin", "preferred_username": "ops", "email": "ops@example.org",
+                 "resource_access": {"awe-admin-portal": {"roles": ["AWE_ADMIN"]}}}))
 }
 
 pub fn viewer() -> String {
@@ -289,10 +232,5 @@ pub fn new_request(key: &str, artifact: &str) -> Value {
 }
 
 pub fn event_types(events: &Value) -> Vec<String> {
-    events
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["event_type"].as_str().expect("type").to_owned())
-        .collect()
+    events.as_array().expect("events").iter().map(|e| e["event_type"].as_str().expect("type").to_owned()).collect()
 }
