@@ -133,30 +133,27 @@ CREATE UNIQUE INDEX approval_decision_one_per_task ON approval_decision (task_id
 CREATE TRIGGER approval_decision_append_only BEFORE UPDATE OR DELETE ON approval_decision
     FOR EACH ROW EXECUTE FUNCTION awe_forbid_mutation();
 
--- The timeline and the transactional outbox in one table: an event is
--- committed with the change that caused it and published afterwards.
+-- The timeline: append-only, one row per event, numbered per request.
 CREATE TABLE approval_event (
-    id           uuid PRIMARY KEY,
-    request_id   uuid NOT NULL REFERENCES approval_request (id) ON DELETE CASCADE,
-    seq          integer NOT NULL,
-    event_type   text NOT NULL,
-    payload      jsonb NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    published_at timestamptz,
+    id         uuid PRIMARY KEY,
+    request_id uuid NOT NULL REFERENCES approval_request (id) ON DELETE CASCADE,
+    seq        integer NOT NULL,
+    event_type text NOT NULL,
+    payload    jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
     UNIQUE (request_id, seq)
 );
-CREATE INDEX approval_event_unpublished ON approval_event (created_at) WHERE published_at IS NULL;
+CREATE TRIGGER approval_event_append_only BEFORE UPDATE OR DELETE ON approval_event
+    FOR EACH ROW EXECUTE FUNCTION awe_forbid_mutation();
 
-CREATE FUNCTION awe_event_only_publication() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' OR NEW.id <> OLD.id OR NEW.request_id <> OLD.request_id OR NEW.seq <> OLD.seq
-       OR NEW.event_type <> OLD.event_type OR NEW.payload <> OLD.payload OR NEW.created_at <> OLD.created_at THEN
-        RAISE EXCEPTION 'approval_event is append-only' USING ERRCODE = 'restrict_violation';
-    END IF;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER approval_event_append_only BEFORE UPDATE ON approval_event
-    FOR EACH ROW EXECUTE FUNCTION awe_event_only_publication();
+-- The transactional outbox: a row per event not yet published, written in the
+-- transaction that commits the event and deleted once JetStream has it. Kept
+-- apart from the timeline so that marking an event published never rewrites it.
+CREATE TABLE event_outbox (
+    event_id   uuid PRIMARY KEY,
+    created_at timestamptz NOT NULL
+);
+CREATE INDEX event_outbox_created ON event_outbox (created_at);
 
 -- ---------------------------------------------------------------- exactly once
 -- Idempotency-Key rows, scoped to the calling client.

@@ -10,9 +10,10 @@ INSERT INTO request_stage (request_id, stage_order, stage_id, status, started_at
 INSERT INTO approval_task (id, request_id, stage_id, stage_order, assignee, kind, status, search_text)
   VALUES (md5(:n || 't1')::uuid, md5(:n || 'r')::uuid, md5('stage')::uuid, 1, 'alice', 'approver', 'open', 'bench'),
          (md5(:n || 't2')::uuid, md5(:n || 'r')::uuid, md5('stage')::uuid, 1, 'bob', 'approver', 'open', 'bench');
-INSERT INTO approval_event (id, request_id, seq, event_type, payload)
+WITH e AS (INSERT INTO approval_event (id, request_id, seq, event_type, payload)
   VALUES (md5(:n || 'e1')::uuid, md5(:n || 'r')::uuid, 1, 'request_created', '{"status": "pending"}'),
-         (md5(:n || 'e2')::uuid, md5(:n || 'r')::uuid, 2, 'stage_started', '{"status": "pending"}');
+         (md5(:n || 'e2')::uuid, md5(:n || 'r')::uuid, 2, 'stage_started', '{"status": "pending"}') RETURNING id, created_at)
+  INSERT INTO event_outbox SELECT id, created_at FROM e;
 INSERT INTO processed_command (id, command_type, status_code, outcome) VALUES (md5(:n || 'c1')::uuid, 'request.create', 201, '{"result": "ok"}');
 COMMIT;
 BEGIN;
@@ -25,8 +26,11 @@ UPDATE approval_task SET status = CASE WHEN id = md5(:n || 't1')::uuid THEN 'com
   WHERE id IN (md5(:n || 't1')::uuid, md5(:n || 't2')::uuid);
 UPDATE approval_request SET status = 'approved', completed_at = now(), updated_at = now(), last_seq = 4 WHERE id = md5(:n || 'r')::uuid;
 UPDATE request_stage SET status = 'approved', completed_at = now() WHERE request_id = md5(:n || 'r')::uuid AND stage_order = 1;
-INSERT INTO approval_event (id, request_id, seq, event_type, payload)
+WITH e AS (INSERT INTO approval_event (id, request_id, seq, event_type, payload)
   VALUES (md5(:n || 'e3')::uuid, md5(:n || 'r')::uuid, 3, 'stage_completed', '{"status": "in_review"}'),
-         (md5(:n || 'e4')::uuid, md5(:n || 'r')::uuid, 4, 'request_approved', '{"status": "approved"}');
+         (md5(:n || 'e4')::uuid, md5(:n || 'r')::uuid, 4, 'request_approved', '{"status": "approved"}') RETURNING id, created_at)
+  INSERT INTO event_outbox SELECT id, created_at FROM e;
 INSERT INTO processed_command (id, command_type, status_code, outcome) VALUES (md5(:n || 'c2')::uuid, 'task.decide', 201, '{"result": "ok"}');
 COMMIT;
+-- Publication marks (the engine batches these across many flows).
+DELETE FROM event_outbox WHERE event_id IN (md5(:n || 'e1')::uuid, md5(:n || 'e2')::uuid, md5(:n || 'e3')::uuid, md5(:n || 'e4')::uuid);

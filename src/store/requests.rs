@@ -345,7 +345,7 @@ pub async fn insert_decision(conn: &mut PgConnection, request_id: Uuid, d: &NewD
     Ok(())
 }
 
-/// Appends events to the timeline (the outbox), unpublished.
+/// Appends events to the timeline and to the outbox, in one statement.
 pub async fn insert_events(
     conn: &mut PgConnection,
     request_id: Uuid,
@@ -360,8 +360,11 @@ pub async fn insert_events(
     let payloads: Vec<Value> = events.iter().map(|e| e.payload.clone()).collect();
     let created: Vec<DateTime<Utc>> = events.iter().map(|e| e.created_at).collect();
     sqlx::query!(
-        r#"INSERT INTO approval_event (id, seq, event_type, payload, created_at, request_id)
-           SELECT *, $6 FROM UNNEST($1::uuid[], $2::int4[], $3::text[], $4::jsonb[], $5::timestamptz[])"#,
+        r#"WITH timeline AS (
+               INSERT INTO approval_event (id, seq, event_type, payload, created_at, request_id)
+               SELECT *, $6 FROM UNNEST($1::uuid[], $2::int4[], $3::text[], $4::jsonb[], $5::timestamptz[])
+               RETURNING id, created_at)
+           INSERT INTO event_outbox (event_id, created_at) SELECT id, created_at FROM timeline"#,
         &ids,
         &seqs,
         &types,
@@ -384,12 +387,9 @@ pub async fn insert_events(
         .collect())
 }
 
-/// Marks events as published on the event stream.
+/// Marks events as published on the event stream: their outbox rows go.
 pub async fn mark_published(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<u64> {
-    let done =
-        sqlx::query!("UPDATE approval_event SET published_at = now() WHERE id = ANY($1) AND published_at IS NULL", ids)
-            .execute(&mut *conn)
-            .await?;
+    let done = sqlx::query!("DELETE FROM event_outbox WHERE event_id = ANY($1)", ids).execute(&mut *conn).await?;
     Ok(done.rows_affected())
 }
 
@@ -400,8 +400,9 @@ pub async fn unpublished(
     limit: i64,
 ) -> sqlx::Result<Vec<StoredEvent>> {
     let rows = sqlx::query!(
-        "SELECT id, request_id, seq, event_type, payload, created_at FROM approval_event
-         WHERE published_at IS NULL AND created_at < $1 ORDER BY created_at, request_id, seq LIMIT $2",
+        "SELECT e.id, e.request_id, e.seq, e.event_type, e.payload, e.created_at
+         FROM event_outbox o JOIN approval_event e ON e.id = o.event_id
+         WHERE o.created_at < $1 ORDER BY o.created_at, e.request_id, e.seq LIMIT $2",
         older_than,
         limit
     )

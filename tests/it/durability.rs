@@ -215,13 +215,14 @@ async fn committed_events_reach_the_event_stream_once_each_and_the_relay_publish
     app.active_policy(two_stage_policy("registry.cr.v1")).await;
     let (_, created) = app.post("/requests", &service("registry"), new_request("registry.cr.v1", "cr-e")).await;
     let request_id = created["request_id"].as_str().expect("id").to_owned();
-    app.eventually("events marked published", || async {
-        count(&app, "SELECT count(*) FROM approval_event WHERE published_at IS NULL").await == 0
-    })
-    .await;
+    app.eventually("events marked published", || async { count(&app, "SELECT count(*) FROM event_outbox").await == 0 })
+        .await;
 
     // Pretend a crash lost the publication: the relay publishes again, JetStream drops the duplicates.
-    sqlx::query("UPDATE approval_event SET published_at = NULL").execute(&app.pool).await.expect("reset");
+    sqlx::query("INSERT INTO event_outbox SELECT id, created_at FROM approval_event")
+        .execute(&app.pool)
+        .await
+        .expect("reset");
     let n = awe::worker::relay::relay_once(&app.pool, &app.bus, Duration::ZERO).await.expect("relay");
     assert_eq!(n, 2);
     let stream = app.bus.js.get_stream(app.bus.events_stream()).await.expect("stream");
