@@ -3,6 +3,7 @@
 //!   awe run [ROLES]        run roles (`all`, or e.g. `ingress,engine`) until SIGTERM
 //!   awe migrate            apply database migrations
 //!   awe relay              publish outbox events a crash left unpublished, once
+//!   awe streams delete --yes   delete this prefix's streams (tests, benchmarks)
 //!
 //! Options: `--config FILE` (TOML), then the environment (`AWE__SECTION__KEY`,
 //! `DATABASE_URL`, `NATS_URL`).
@@ -14,7 +15,7 @@ use anyhow::{bail, Context};
 use awe::config::Config;
 use tokio_util::sync::CancellationToken;
 
-const USAGE: &str = "usage: awe [--config FILE] <run [ROLES] | migrate | relay>\n  ROLES: all (default) or a comma list of ingress, engine";
+const USAGE: &str = "usage: awe [--config FILE] <run [ROLES] | migrate | relay | streams delete --yes>\n  ROLES: all (default) or a comma list of ingress, engine";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -48,6 +49,19 @@ async fn main() -> anyhow::Result<()> {
             bus.ensure_streams().await?;
             let n = awe::worker::relay::relay_once(&pool, &bus, Duration::ZERO).await.context("relaying")?;
             println!("published {n} event(s)");
+            Ok(())
+        }
+        Some("streams") => {
+            if args.get(1).map(String::as_str) != Some("delete") || args.get(2).map(String::as_str) != Some("--yes") {
+                bail!("`awe streams delete --yes` deletes the command and event streams of nats.prefix `{}`", config.nats.prefix);
+            }
+            let bus = awe::bus::Bus::connect(&config.nats).await?;
+            for stream in [bus.commands_stream(), bus.events_stream()] {
+                match bus.js.delete_stream(&stream).await {
+                    Ok(_) => println!("deleted {stream}"),
+                    Err(err) => println!("{stream}: {err}"),
+                }
+            }
             Ok(())
         }
         Some("-h" | "--help" | "help") | None => {
