@@ -53,7 +53,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Some("streams") => {
             if args.get(1).map(String::as_str) != Some("delete") || args.get(2).map(String::as_str) != Some("--yes") {
-                bail!("`awe streams delete --yes` deletes the command and event streams of nats.prefix `{}`", config.nats.prefix);
+                bail!(
+                    "`awe streams delete --yes` deletes the command and event streams of nats.prefix `{}`",
+                    config.nats.prefix
+                );
             }
             let bus = awe::bus::Bus::connect(&config.nats).await?;
             for stream in [bus.commands_stream(), bus.events_stream()] {

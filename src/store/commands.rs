@@ -47,27 +47,3 @@ pub async fn idempotency(conn: &mut PgConnection, client: &str, key: &str) -> sq
     .fetch_optional(&mut *conn)
     .await
 }
-
-pub async fn insert_idempotency(
-    conn: &mut PgConnection,
-    client: &str,
-    key: &str,
-    body_hash: &str,
-    request_id: Uuid,
-    status_code: i32,
-    response: &Value,
-) -> sqlx::Result<()> {
-    sqlx::query!(
-        "INSERT INTO idempotency_key (client, key, body_hash, request_id, status_code, response)
-         VALUES ($1, $2, $3, $4, $5, $6)",
-        client,
-        key,
-        body_hash,
-        request_id,
-        status_code,
-        response
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}

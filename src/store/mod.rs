@@ -7,6 +7,7 @@ pub mod commands;
 pub mod policies;
 pub mod reads;
 pub mod requests;
+pub mod step;
 
 use std::time::Duration;
 

@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::domain::{DecisionAction, RequestStatus, RuleKind, TaskStatus};
-use crate::engine::{NewDecision, NewEvent, RequestState, StageState, StageStatus, Task};
+use crate::engine::{RequestState, StageState, StageStatus, Task};
 use crate::event::StoredEvent;
 use crate::wire::{RequestOut, TaskOut};
 
@@ -90,35 +90,6 @@ pub fn task_out(t: &Task, request_id: Uuid) -> TaskOut {
     }
 }
 
-pub async fn insert(conn: &mut PgConnection, r: &RequestRow) -> sqlx::Result<()> {
-    sqlx::query!(
-        "INSERT INTO approval_request (id, policy_id, policy_key, policy_version, artifact_type, artifact_id,
-             source_service, requester, context, status, current_stage_order, last_seq, callback_url,
-             callback_secret_id, completed_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        r.id,
-        r.policy_id,
-        r.policy_key,
-        r.policy_version,
-        r.artifact_type,
-        r.artifact_id,
-        r.source_service,
-        r.requester,
-        r.context,
-        r.status,
-        r.current_stage_order,
-        r.last_seq,
-        r.callback_url,
-        r.callback_secret_id,
-        r.completed_at,
-        r.created_at,
-        r.updated_at
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 /// Locks the request row: the engine's unit of serialisation.
 pub async fn lock(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<RequestRow>> {
     sqlx::query_as!(RequestRow, "SELECT * FROM approval_request WHERE id = $1 FOR UPDATE", id)
@@ -137,44 +108,52 @@ pub async fn lock_by_task(conn: &mut PgConnection, task_id: Uuid) -> sqlx::Resul
     .await
 }
 
-pub async fn update(conn: &mut PgConnection, r: &RequestRow) -> sqlx::Result<()> {
-    sqlx::query!(
-        "UPDATE approval_request SET status = $2, current_stage_order = $3, completed_at = $4, updated_at = $5,
-                last_seq = $6
-         WHERE id = $1",
-        r.id,
-        r.status,
-        r.current_stage_order,
-        r.completed_at,
-        r.updated_at,
-        r.last_seq
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+#[derive(Debug, serde::Deserialize)]
+struct StageRow {
+    stage_order: i32,
+    stage_id: Uuid,
+    status: String,
+    reason: Option<String>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
 }
 
-/// Everything the machine needs about a locked request.
+#[derive(Debug, serde::Deserialize)]
+struct TaskRow {
+    id: Uuid,
+    stage_id: Uuid,
+    stage_order: i32,
+    assignee: String,
+    assignee_name: Option<String>,
+    kind: String,
+    required: bool,
+    delegated_from: Option<String>,
+    reassigned_from: Option<String>,
+    status: String,
+    claimed_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    due_at: Option<DateTime<Utc>>,
+    decision_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    action: Option<String>,
+}
+
+/// Everything the machine needs about a locked request, in one round trip.
+/// Call it after taking the row lock: it reads with a fresh snapshot.
 pub async fn load_state(conn: &mut PgConnection, r: &RequestRow) -> anyhow::Result<RequestState> {
-    let stages = sqlx::query!(
-        "SELECT stage_order, stage_id, status, reason, started_at, completed_at
-         FROM request_stage WHERE request_id = $1 ORDER BY stage_order",
+    let row = sqlx::query!(
+        r#"SELECT
+             (SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.stage_order), '[]')
+              FROM request_stage s WHERE s.request_id = $1) AS "stages!: sqlx::types::Json<Vec<StageRow>>",
+             (SELECT coalesce(jsonb_agg(to_jsonb(t) || jsonb_build_object('action', d.action) ORDER BY t.created_at, t.id), '[]')
+              FROM approval_task t LEFT JOIN approval_decision d ON d.id = t.decision_id
+              WHERE t.request_id = $1) AS "tasks!: sqlx::types::Json<Vec<TaskRow>>""#,
         r.id
     )
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    let tasks = sqlx::query!(
-        r#"SELECT t.id, t.stage_id, t.stage_order, t.assignee, t.assignee_name, t.kind, t.required,
-                  t.delegated_from, t.reassigned_from, t.status, t.claimed_at, t.completed_at, t.due_at,
-                  t.decision_id, t.created_at, d.action AS "action?"
-           FROM approval_task t LEFT JOIN approval_decision d ON d.id = t.decision_id
-           WHERE t.request_id = $1 ORDER BY t.created_at, t.id"#,
-        r.id
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut state_tasks = Vec::with_capacity(tasks.len());
-    for t in tasks {
+    let mut state_tasks = Vec::with_capacity(row.tasks.0.len());
+    for t in row.tasks.0 {
         state_tasks.push(Task {
             id: t.id,
             stage_id: t.stage_id,
@@ -194,8 +173,8 @@ pub async fn load_state(conn: &mut PgConnection, r: &RequestRow) -> anyhow::Resu
             created_at: t.created_at,
         });
     }
-    let mut state_stages = Vec::with_capacity(stages.len());
-    for s in stages {
+    let mut state_stages = Vec::with_capacity(row.stages.0.len());
+    for s in row.stages.0 {
         state_stages.push(StageState {
             stage_order: s.stage_order,
             stage_id: s.stage_id,
@@ -218,173 +197,6 @@ pub async fn load_state(conn: &mut PgConnection, r: &RequestRow) -> anyhow::Resu
         tasks: state_tasks,
         last_seq: r.last_seq,
     })
-}
-
-pub async fn save_stages(conn: &mut PgConnection, request_id: Uuid, stages: &[&StageState]) -> sqlx::Result<()> {
-    if stages.is_empty() {
-        return Ok(());
-    }
-    let orders: Vec<i32> = stages.iter().map(|s| s.stage_order).collect();
-    let ids: Vec<Uuid> = stages.iter().map(|s| s.stage_id).collect();
-    let statuses: Vec<String> = stages.iter().map(|s| s.status.as_str().to_owned()).collect();
-    let reasons: Vec<Option<String>> = stages.iter().map(|s| s.reason.clone()).collect();
-    let started: Vec<Option<DateTime<Utc>>> = stages.iter().map(|s| s.started_at).collect();
-    let completed: Vec<Option<DateTime<Utc>>> = stages.iter().map(|s| s.completed_at).collect();
-    sqlx::query!(
-        r#"INSERT INTO request_stage (request_id, stage_order, stage_id, status, reason, started_at, completed_at)
-           SELECT $1, * FROM UNNEST($2::int4[], $3::uuid[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])
-           ON CONFLICT (request_id, stage_order) DO UPDATE
-             SET status = EXCLUDED.status, reason = EXCLUDED.reason,
-                 started_at = EXCLUDED.started_at, completed_at = EXCLUDED.completed_at
-             WHERE (request_stage.status, request_stage.reason, request_stage.started_at, request_stage.completed_at)
-                   IS DISTINCT FROM (EXCLUDED.status, EXCLUDED.reason, EXCLUDED.started_at, EXCLUDED.completed_at)"#,
-        request_id,
-        &orders,
-        &ids,
-        &statuses,
-        &reasons as &[Option<String>],
-        &started as &[Option<DateTime<Utc>>],
-        &completed as &[Option<DateTime<Utc>>]
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-pub async fn insert_tasks(
-    conn: &mut PgConnection,
-    request_id: Uuid,
-    tasks: &[&Task],
-    search_text: &str,
-) -> sqlx::Result<()> {
-    if tasks.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<Uuid> = tasks.iter().map(|t| t.id).collect();
-    let stage_ids: Vec<Uuid> = tasks.iter().map(|t| t.stage_id).collect();
-    let orders: Vec<i32> = tasks.iter().map(|t| t.stage_order).collect();
-    let assignees: Vec<String> = tasks.iter().map(|t| t.assignee.clone()).collect();
-    let kinds: Vec<String> = tasks.iter().map(|t| t.kind.as_str().to_owned()).collect();
-    let required: Vec<bool> = tasks.iter().map(|t| t.required).collect();
-    let delegated: Vec<Option<String>> = tasks.iter().map(|t| t.delegated_from.clone()).collect();
-    let reassigned: Vec<Option<String>> = tasks.iter().map(|t| t.reassigned_from.clone()).collect();
-    let statuses: Vec<String> = tasks.iter().map(|t| t.status.as_str().to_owned()).collect();
-    let due: Vec<Option<DateTime<Utc>>> = tasks.iter().map(|t| t.due_at).collect();
-    let created: Vec<DateTime<Utc>> = tasks.iter().map(|t| t.created_at).collect();
-    sqlx::query!(
-        r#"INSERT INTO approval_task (id, stage_id, stage_order, assignee, kind, required, delegated_from,
-                                      reassigned_from, status, due_at, created_at, request_id, search_text)
-           SELECT *, $12, $13 FROM UNNEST($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[], $6::bool[],
-                                          $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[])"#,
-        &ids,
-        &stage_ids,
-        &orders,
-        &assignees,
-        &kinds,
-        &required,
-        &delegated as &[Option<String>],
-        &reassigned as &[Option<String>],
-        &statuses,
-        &due as &[Option<DateTime<Utc>>],
-        &created,
-        request_id,
-        search_text
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-pub async fn update_tasks(conn: &mut PgConnection, tasks: &[&Task]) -> sqlx::Result<()> {
-    if tasks.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<Uuid> = tasks.iter().map(|t| t.id).collect();
-    let statuses: Vec<String> = tasks.iter().map(|t| t.status.as_str().to_owned()).collect();
-    let claimed: Vec<Option<DateTime<Utc>>> = tasks.iter().map(|t| t.claimed_at).collect();
-    let completed: Vec<Option<DateTime<Utc>>> = tasks.iter().map(|t| t.completed_at).collect();
-    let decisions: Vec<Option<Uuid>> = tasks.iter().map(|t| t.decision_id).collect();
-    let names: Vec<Option<String>> = tasks.iter().map(|t| t.assignee_name.clone()).collect();
-    sqlx::query!(
-        r#"UPDATE approval_task t
-           SET status = u.status, claimed_at = u.claimed_at, completed_at = u.completed_at,
-               decision_id = u.decision_id, assignee_name = u.assignee_name
-           FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::uuid[], $6::text[])
-                AS u(id, status, claimed_at, completed_at, decision_id, assignee_name)
-           WHERE t.id = u.id"#,
-        &ids,
-        &statuses,
-        &claimed as &[Option<DateTime<Utc>>],
-        &completed as &[Option<DateTime<Utc>>],
-        &decisions as &[Option<Uuid>],
-        &names as &[Option<String>]
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-pub async fn insert_decision(conn: &mut PgConnection, request_id: Uuid, d: &NewDecision) -> sqlx::Result<()> {
-    sqlx::query!(
-        "INSERT INTO approval_decision (id, request_id, task_id, stage_order, actor, actor_name, action, comment,
-                                        attachments_ref, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        d.id,
-        request_id,
-        d.task_id,
-        d.stage_order,
-        d.actor,
-        d.actor_name,
-        d.action.as_str(),
-        d.comment,
-        d.attachments_ref,
-        d.created_at
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Appends events to the timeline and to the outbox, in one statement.
-pub async fn insert_events(
-    conn: &mut PgConnection,
-    request_id: Uuid,
-    events: &[NewEvent],
-) -> sqlx::Result<Vec<StoredEvent>> {
-    if events.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
-    let seqs: Vec<i32> = events.iter().map(|e| e.seq).collect();
-    let types: Vec<String> = events.iter().map(|e| e.event_type.to_owned()).collect();
-    let payloads: Vec<Value> = events.iter().map(|e| e.payload.clone()).collect();
-    let created: Vec<DateTime<Utc>> = events.iter().map(|e| e.created_at).collect();
-    sqlx::query!(
-        r#"WITH timeline AS (
-               INSERT INTO approval_event (id, seq, event_type, payload, created_at, request_id)
-               SELECT *, $6 FROM UNNEST($1::uuid[], $2::int4[], $3::text[], $4::jsonb[], $5::timestamptz[])
-               RETURNING id, created_at)
-           INSERT INTO event_outbox (event_id, created_at) SELECT id, created_at FROM timeline"#,
-        &ids,
-        &seqs,
-        &types,
-        &payloads,
-        &created,
-        request_id
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(events
-        .iter()
-        .map(|e| StoredEvent {
-            id: e.id,
-            request_id,
-            seq: e.seq,
-            event_type: e.event_type.to_owned(),
-            payload: e.payload.clone(),
-            created_at: e.created_at,
-        })
-        .collect())
 }
 
 /// Marks events as published on the event stream: their outbox rows go.

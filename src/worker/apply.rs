@@ -19,6 +19,7 @@ use crate::resolver::CompiledPolicy;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::policies::{self, Policy};
 use crate::store::requests::{self, task_out, RequestRow};
+use crate::store::step::{self, StepWrite};
 use crate::store::{commands, is_unique_violation};
 use crate::wire::{CreateRequestIn, CreateRequestOut, DecisionOut};
 
@@ -26,12 +27,32 @@ use crate::wire::{CreateRequestIn, CreateRequestOut, DecisionOut};
 pub struct Applied {
     pub outcome: Outcome,
     pub events: Vec<StoredEvent>,
+    /// The processed-command row was written with the change.
+    pub recorded: bool,
+    /// The command had been applied before; nothing was written now.
+    pub duplicate: bool,
 }
 
 impl Applied {
-    fn answer(status: StatusCode, body: impl serde::Serialize) -> Self {
-        Self { outcome: Outcome::ok(status, body), events: Vec::new() }
+    pub fn answer(status: StatusCode, body: impl serde::Serialize) -> Self {
+        Self::of(Outcome::ok(status, body))
     }
+
+    pub fn of(outcome: Outcome) -> Self {
+        Self { outcome, events: Vec::new(), recorded: false, duplicate: false }
+    }
+}
+
+/// What a request command changed, ready to be written in one statement.
+struct Change<'a> {
+    command_id: Uuid,
+    kind: &'static str,
+    req: &'a RequestRow,
+    created: bool,
+    before: &'a [StageState],
+    state: &'a RequestState,
+    step: &'a Step,
+    idempotency: Option<&'a IdempotencyClaim>,
 }
 
 impl Engine {
@@ -356,8 +377,6 @@ impl Engine {
         let step = machine.start(&mut state, &actor.sub);
         let step = settle(&mut machine, &compiled, &mut state, &req.context, step)?;
         req.absorb(&state, now);
-        requests::insert(conn, &req).await.context("inserting request")?;
-        let events = self.persist(conn, &req, false, &[], &state, &step).await?;
         let out = CreateRequestOut {
             request_id: req.id,
             status: req.status.clone(),
@@ -369,14 +388,17 @@ impl Engine {
                 .map(|t| task_out(t, req.id))
                 .collect(),
         };
-        let outcome = Outcome::ok(StatusCode::CREATED, &out);
-        if let Some(claim) = idempotency {
-            let body = serde_json::to_value(&out).context("serialising response")?;
-            commands::insert_idempotency(conn, &claim.client, &claim.key, &claim.body_hash, req.id, 201, &body)
-                .await
-                .context("recording Idempotency-Key")?;
-        }
-        Ok(Applied { outcome, events })
+        let change = Change {
+            command_id,
+            kind: "request.create",
+            req: &req,
+            created: true,
+            before: &[],
+            state: &state,
+            step: &step,
+            idempotency,
+        };
+        self.commit(conn, change, Outcome::ok(StatusCode::CREATED, &out)).await
     }
 
     async fn request_cancel(
@@ -397,7 +419,6 @@ impl Engine {
         let mut machine = Machine::new(&compiled.policy.def, now, command_id);
         let step = machine.cancel(&mut state, &actor.sub, reason.clone()).map_err(refusal)?;
         req.absorb(&state, now);
-        let events = self.persist(conn, &req, true, &before, &state, &step).await?;
         let entry = AuditEntry {
             actor,
             action: "request.cancel",
@@ -408,8 +429,22 @@ impl Engine {
             after: Some(json!({"status": "cancelled"})),
             metadata: Some(json!({"reason": reason, "artifact_id": req.artifact_id})),
         };
-        audit::record(conn, machine.ids.next_id(), entry).await.context("writing audit row")?;
-        Ok(Applied { outcome: Outcome::ok(StatusCode::OK, req.out()), events })
+        let outcome = Outcome::ok(StatusCode::OK, req.out());
+        let change = Change {
+            command_id,
+            kind: "request.cancel",
+            req: &req,
+            created: false,
+            before: &before,
+            state: &state,
+            step: &step,
+            idempotency: None,
+        };
+        let applied = self.commit(conn, change, outcome).await?;
+        if !applied.duplicate {
+            audit::record(conn, machine.ids.next_id(), entry).await.context("writing audit row")?;
+        }
+        Ok(applied)
     }
 
     async fn task_claim(
@@ -424,9 +459,19 @@ impl Engine {
         let before = state.stages.clone();
         let mut machine = Machine::new(&compiled.policy.def, now, command_id);
         let step = machine.claim(&mut state, task_id, actor).map_err(refusal)?;
-        self.persist(conn, &req, false, &before, &state, &step).await?;
         let task = state.task(task_id).context("claimed task vanished")?;
-        Ok(Applied::answer(StatusCode::OK, task_out(task, req.id)))
+        let outcome = Outcome::ok(StatusCode::OK, task_out(task, req.id));
+        let change = Change {
+            command_id,
+            kind: "task.claim",
+            req: &req,
+            created: false,
+            before: &before,
+            state: &state,
+            step: &step,
+            idempotency: None,
+        };
+        self.commit(conn, change, outcome).await
     }
 
     async fn task_decide(
@@ -443,7 +488,6 @@ impl Engine {
         let step = machine.decide(&mut state, input, actor).map_err(refusal)?;
         let step = settle(&mut machine, &compiled, &mut state, &req.context, step)?;
         req.absorb(&state, now);
-        let events = self.persist(conn, &req, true, &before, &state, &step).await?;
         let d = step.decision.as_ref().context("a decision step records its decision")?;
         let out = DecisionOut {
             id: d.id,
@@ -456,7 +500,17 @@ impl Engine {
             attachments_ref: d.attachments_ref.clone(),
             created_at: d.created_at,
         };
-        Ok(Applied { outcome: Outcome::ok(StatusCode::CREATED, out), events })
+        let change = Change {
+            command_id,
+            kind: "task.decide",
+            req: &req,
+            created: false,
+            before: &before,
+            state: &state,
+            step: &step,
+            idempotency: None,
+        };
+        self.commit(conn, change, Outcome::ok(StatusCode::CREATED, out)).await
     }
 
     /// Locks a request and loads its pinned policy and state.
@@ -499,31 +553,48 @@ impl Engine {
         Ok(self.policies.insert(compiled))
     }
 
-    /// Writes what a step did: the request row (when `update_row`), the stage
-    /// states that differ from `before`, tasks, the decision, events.
-    async fn persist(
-        &self,
-        conn: &mut PgConnection,
-        req: &RequestRow,
-        update_row: bool,
-        before: &[StageState],
-        state: &RequestState,
-        step: &Step,
-    ) -> Result<Vec<StoredEvent>> {
-        if update_row {
-            requests::update(conn, req).await.context("updating request")?;
-        }
-        let changed: Vec<&StageState> = state.stages.iter().filter(|s| !before.contains(s)).collect();
-        requests::save_stages(conn, req.id, &changed).await.context("saving stage states")?;
-        let created: Vec<_> = state.tasks.iter().filter(|t| step.created_tasks.contains(&t.id)).collect();
-        let search_text = format!("{} {} {}", req.artifact_type, req.artifact_id, req.policy_key);
-        requests::insert_tasks(conn, req.id, &created, &search_text).await.context("inserting tasks")?;
-        if let Some(d) = &step.decision {
-            requests::insert_decision(conn, req.id, d).await.context("inserting decision")?;
-        }
-        let updated: Vec<_> = state.tasks.iter().filter(|t| step.updated_tasks.contains(&t.id)).collect();
-        requests::update_tasks(conn, &updated).await.context("updating tasks")?;
-        Ok(requests::insert_events(conn, req.id, &step.events).await.context("appending events")?)
+    /// Writes a request command's change, its outcome and its events in one
+    /// statement.
+    async fn commit(&self, conn: &mut PgConnection, c: Change<'_>, outcome: Outcome) -> Result<Applied> {
+        let (status_code, response) = match &outcome {
+            Outcome::Ok { status, body } => (i32::from(*status), body.clone()),
+            Outcome::Error { status, .. } => (i32::from(*status), Value::Null),
+        };
+        let write = StepWrite {
+            command_id: c.command_id,
+            command_type: c.kind,
+            status_code,
+            outcome: serde_json::to_value(&outcome).context("serialising the outcome")?,
+            request: c.req,
+            insert_request: c.created,
+            update_request: !c.created && (c.step.decision.is_some() || !c.step.events.is_empty()),
+            stages: c.state.stages.iter().filter(|s| !c.before.contains(s)).collect(),
+            new_tasks: c.state.tasks.iter().filter(|t| c.step.created_tasks.contains(&t.id)).collect(),
+            search_text: format!("{} {} {}", c.req.artifact_type, c.req.artifact_id, c.req.policy_key),
+            updated_tasks: c.state.tasks.iter().filter(|t| c.step.updated_tasks.contains(&t.id)).collect(),
+            decision: c.step.decision.as_ref(),
+            events: &c.step.events,
+            idempotency: c.idempotency.map(|i| (i.client.as_str(), i.key.as_str(), i.body_hash.as_str())),
+            response,
+        };
+        let applied = step::write(conn, &write).await.context("writing the step")?;
+        let events = if applied {
+            c.step
+                .events
+                .iter()
+                .map(|e| StoredEvent {
+                    id: e.id,
+                    request_id: c.req.id,
+                    seq: e.seq,
+                    event_type: e.event_type.to_owned(),
+                    payload: e.payload.clone(),
+                    created_at: e.created_at,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Applied { outcome, events, recorded: true, duplicate: !applied })
     }
 }
 

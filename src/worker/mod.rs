@@ -173,7 +173,13 @@ impl Engine {
         let kind = env.command.kind();
         match self.apply(&mut tx, env, now).await {
             Ok(applied) => {
-                if !commands::mark_processed(&mut tx, env.id, kind, &applied.outcome).await? {
+                let fresh = if applied.recorded {
+                    !applied.duplicate
+                } else {
+                    commands::mark_processed(&mut tx, env.id, kind, &applied.outcome).await?
+                };
+                if !fresh {
+                    // Applied before (a redelivery or a replay): keep that result, drop ours.
                     drop(tx);
                     return self.stored(env.id).await;
                 }
@@ -184,14 +190,14 @@ impl Engine {
                 drop(tx);
                 let mut conn = self.pool.acquire().await?;
                 if let Some(outcome) = commands::processed(&mut conn, env.id).await? {
-                    return Ok(Applied { outcome, events: Vec::new() });
+                    return Ok(Applied::of(outcome));
                 }
                 let ApiError::Internal(err) = err else {
                     let outcome = Outcome::refused(&err).context("refusal without outcome")?;
                     if !commands::mark_processed(&mut conn, env.id, kind, &outcome).await? {
                         return self.stored(env.id).await;
                     }
-                    return Ok(Applied { outcome, events: Vec::new() });
+                    return Ok(Applied::of(outcome));
                 };
                 Err(err)
             }
@@ -201,7 +207,7 @@ impl Engine {
     async fn stored(&self, id: Uuid) -> anyhow::Result<Applied> {
         let mut conn = self.pool.acquire().await?;
         let outcome = commands::processed(&mut conn, id).await?.context("processed command without outcome")?;
-        Ok(Applied { outcome, events: Vec::new() })
+        Ok(Applied::of(outcome))
     }
 
     /// Records a refusal of a message that never became a command.
