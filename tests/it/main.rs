@@ -3,6 +3,8 @@
 mod durability;
 mod flows;
 mod input;
+mod keys;
 mod policies;
 mod requests;
 mod support;
+mod tokens;

@@ -36,11 +36,13 @@ pub struct Options {
     pub engine: bool,
     pub reply_timeout_ms: u64,
     pub ack_wait_seconds: u64,
+    /// More settings, as environment variables (`AWE__KEYCLOAK__ISSUER`, ...).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { engine: true, reply_timeout_ms: 10_000, ack_wait_seconds: 30 }
+        Self { engine: true, reply_timeout_ms: 10_000, ack_wait_seconds: 30, env: Vec::new() }
     }
 }
 
@@ -55,18 +57,16 @@ pub async fn spawn_with(options: Options) -> TestApp {
     sqlx::query(&format!("CREATE DATABASE {db_name}")).execute(&mut admin).await.expect("create test database");
     let base = admin_url();
     let db_url = format!("{}/{db_name}", base.rsplit_once('/').map_or(base.as_str(), |(head, _)| head));
-    let mut config = Config::load_from(
-        None,
-        [
-            ("DATABASE_URL".to_owned(), db_url),
-            ("AWE__NATS__PREFIX".to_owned(), format!("t{}", &id[..12])),
-            ("AWE__HTTP__REPLY_TIMEOUT_MS".to_owned(), options.reply_timeout_ms.to_string()),
-            ("AWE__NATS__ACK_WAIT_SECONDS".to_owned(), options.ack_wait_seconds.to_string()),
-            ("AWE__DATABASE__MAX_CONNECTIONS".to_owned(), "8".to_owned()),
-            ("AWE__ENGINE__CONCURRENCY".to_owned(), "16".to_owned()),
-        ],
-    )
-    .expect("test config");
+    let mut settings = vec![
+        ("DATABASE_URL".to_owned(), db_url),
+        ("AWE__NATS__PREFIX".to_owned(), format!("t{}", &id[..12])),
+        ("AWE__HTTP__REPLY_TIMEOUT_MS".to_owned(), options.reply_timeout_ms.to_string()),
+        ("AWE__NATS__ACK_WAIT_SECONDS".to_owned(), options.ack_wait_seconds.to_string()),
+        ("AWE__DATABASE__MAX_CONNECTIONS".to_owned(), "8".to_owned()),
+        ("AWE__ENGINE__CONCURRENCY".to_owned(), "16".to_owned()),
+    ];
+    settings.extend(options.env.iter().cloned());
+    let mut config = Config::load_from(None, settings).expect("test config");
     if let Ok(url) = std::env::var("NATS_URL") {
         config.nats.url = url;
     }
