@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::domain::{Actor, DecisionAction, PolicyIn};
 use crate::error::ApiError;
-use crate::wire::CreateRequestIn;
+use crate::wire::{CreateRequestIn, DelegationIn};
 
 pub const ENVELOPE_VERSION: u32 = 1;
 
@@ -68,6 +68,17 @@ pub enum Command {
         #[serde(default)]
         attachments_ref: Option<String>,
     },
+    #[serde(rename = "task.reassign")]
+    TaskReassign {
+        task_id: Uuid,
+        new_assignee: String,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    #[serde(rename = "delegation.create")]
+    DelegationCreate { delegation_id: Uuid, delegation: DelegationIn },
+    #[serde(rename = "delegation.revoke")]
+    DelegationRevoke { delegation_id: Uuid },
 }
 
 /// An `Idempotency-Key`, scoped to the client that sent it.
@@ -92,6 +103,9 @@ impl Command {
             Self::RequestCancel { .. } => "request.cancel",
             Self::TaskClaim { .. } => "task.claim",
             Self::TaskDecide { .. } => "task.decide",
+            Self::TaskReassign { .. } => "task.reassign",
+            Self::DelegationCreate { .. } => "delegation.create",
+            Self::DelegationRevoke { .. } => "delegation.revoke",
         }
     }
 }

@@ -75,7 +75,14 @@ impl CompiledPolicy {
         Resolution::Resolved { approvers, observers }
     }
 
-    fn resolve_rule(&self, rule: &RuleDef, context: &Value) -> Result<Vec<String>, String> {
+    /// `skip_if` of a stage against a context: `None` when the stage has none.
+    pub fn skip_if(&self, order: i32, context: &Value) -> Option<Result<bool, String>> {
+        let compiled = self.skip_if.get(&order)?;
+        Some(logic::evaluate(compiled, context).map(|v| logic::truthy(&v)))
+    }
+
+    /// The users one rule names for a context.
+    pub fn resolve_rule(&self, rule: &RuleDef, context: &Value) -> Result<Vec<String>, String> {
         match &rule.spec {
             RuleSpec::User { user_id } => Ok(vec![user_id.clone()]),
             RuleSpec::Expression { .. } => {

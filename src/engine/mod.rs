@@ -108,6 +108,8 @@ pub enum Refusal {
     RequestTerminal(&'static str),
     #[error("Stage {0} is not waiting for resolution")]
     StageNotResolving(i32),
+    #[error("The task is already assigned to that user")]
+    SameAssignee,
 }
 
 /// The machine, bound to one request's pinned policy, the clock reading and
@@ -223,6 +225,58 @@ impl<'a> Machine<'a> {
             }
         }
         Ok(step)
+    }
+
+    /// Moves an open or claimed task to another user: the old task closes as
+    /// `reassigned`, a new one keeps its stage, kind, required flag and due
+    /// time. Decisions never move.
+    pub fn reassign(
+        &mut self,
+        req: &mut RequestState,
+        task_id: Uuid,
+        to: &str,
+        actor: &str,
+        reason: Option<String>,
+    ) -> Result<(Step, Uuid), Refusal> {
+        let task = req.task(task_id).ok_or(Refusal::TaskNotFound(task_id))?;
+        self.refuse_terminal(req)?;
+        if !task.status.is_live() {
+            return Err(Refusal::TaskNotOpen(task.status.as_str()));
+        }
+        if task.assignee == to {
+            return Err(Refusal::SameAssignee);
+        }
+        let mut replacement = task.clone();
+        let from = task.assignee.clone();
+        let new_id = self.ids.next_id();
+        replacement.id = new_id;
+        replacement.assignee = to.to_owned();
+        replacement.assignee_name = None;
+        replacement.delegated_from = None;
+        replacement.reassigned_from = Some(from.clone());
+        replacement.status = TaskStatus::Open;
+        replacement.claimed_at = None;
+        replacement.completed_at = None;
+        replacement.created_at = self.now;
+        let order = replacement.stage_order;
+        let mut step = Step::default();
+        if let Some(old) = req.task_mut(task_id) {
+            old.status = TaskStatus::Reassigned;
+            old.completed_at = Some(self.now);
+        }
+        step.touch(task_id);
+        req.tasks.push(replacement);
+        step.created_tasks.push(new_id);
+        self.emit(
+            req,
+            &mut step,
+            "task_reassigned",
+            Some(order),
+            json!({
+                "task_id": task_id, "new_task_id": new_id, "from": from, "to": to, "actor": actor, "reason": reason,
+            }),
+        );
+        Ok((step, new_id))
     }
 
     pub fn cancel(&mut self, req: &mut RequestState, actor: &str, reason: Option<String>) -> Result<Step, Refusal> {
@@ -544,5 +598,7 @@ pub fn next_group(policy: &PolicyDef, req: &RequestState) -> Option<Vec<i32>> {
     })
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

@@ -146,6 +146,7 @@ fn bus_down(err: anyhow::Error) -> ApiError {
 /// An engine outcome as the REST answer.
 pub fn respond(outcome: Outcome) -> Response {
     match outcome {
+        Outcome::Ok { status: 204, .. } => StatusCode::NO_CONTENT.into_response(),
         Outcome::Ok { status, body } => {
             (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), Json(body)).into_response()
         }

@@ -3,6 +3,7 @@
 
 mod admin;
 pub mod auth;
+mod delegations;
 mod dispatch;
 pub mod extract;
 mod ops;
@@ -55,7 +56,8 @@ impl AppState {
         policies::list, policies::create, policies::versions, policies::get, policies::add_version,
         policies::update, policies::activate, policies::deactivate, policies::simulate,
         requests::create, requests::search, requests::get, requests::cancel, requests::events,
-        tasks::list, tasks::stats, tasks::claim, tasks::decide,
+        tasks::list, tasks::stats, tasks::claim, tasks::decide, tasks::reassign,
+        delegations::list, delegations::create, delegations::revoke,
         admin::audit_log, admin::command_outcome,
     ),
     modifiers(&BearerAuth),
@@ -99,6 +101,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/awe/tasks/stats", get(tasks::stats))
         .route("/v1/awe/tasks/{task_id}/claim", post(tasks::claim))
         .route("/v1/awe/tasks/{task_id}/decision", post(tasks::decide))
+        .route("/v1/awe/tasks/{task_id}/reassign", post(tasks::reassign))
+        .route("/v1/awe/delegations", get(delegations::list).post(delegations::create))
+        .route("/v1/awe/delegations/{delegation_id}", axum::routing::delete(delegations::revoke))
         .route("/v1/awe/admin/audit", get(admin::audit_log))
         .route("/v1/awe/commands/{command_id}", get(admin::command_outcome))
         .with_state(state);

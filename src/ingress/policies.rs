@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use utoipa::ToSchema;
@@ -17,10 +18,11 @@ use super::extract::{Body, Path};
 use super::AppState;
 use crate::command::Command;
 use crate::domain::{Ids, PolicyIn};
-use crate::engine::Resolution;
+use crate::domain::{OnEmpty, RuleKind};
+use crate::engine::{quorum, Assignee};
 use crate::error::{code, ApiError, Result};
 use crate::resolver::CompiledPolicy;
-use crate::store::policies;
+use crate::store::{delegations, policies};
 use crate::wire::{PolicyOut, PolicyVersionOut};
 
 fn pending(key: &str, id: Uuid) -> Pending {
@@ -175,10 +177,41 @@ pub struct SimulateIn {
     #[serde(default = "empty")]
     #[schema(value_type = Object)]
     pub context: Value,
+    /// Added: who would ask, so `forbid_self_approval` can be shown.
+    #[serde(default)]
+    pub requester: Option<String>,
+    /// Added: when the request would be made (delegation windows); now by default.
+    #[serde(default)]
+    pub at: Option<DateTime<Utc>>,
 }
 
 fn empty() -> Value {
     json!({})
+}
+
+/// One rule's share of a stage.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimulatedRule {
+    pub rule_id: String,
+    pub rule_type: String,
+    pub kind: String,
+    pub required: bool,
+    pub users: Vec<String>,
+}
+
+/// A user a delegation sends the task on to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimulatedDelegation {
+    pub from: String,
+    pub to: String,
+    /// The whole chain, `from` first.
+    pub chain: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SimulatedRemoval {
+    pub user: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -187,14 +220,28 @@ pub struct SimulatedStage {
     pub name: String,
     pub mode: String,
     pub mode_value: Option<i32>,
+    /// Every rule's users, approvers and observers mixed, before delegation and
+    /// segregation of duties (the contract's field).
     pub resolved_approvers: Vec<String>,
     pub skipped: bool,
     pub skip_reason: Option<String>,
-    /// Added: approvers and observers apart, and who is required.
+    /// Added from here on: the whole path, explained.
+    pub parallel_group: Option<i32>,
+    /// Position of the stage's group in the run order, from 1.
+    pub group_position: usize,
+    /// `skip_if` and what it gave: true, false, an error, or no rule.
+    pub skip_if: String,
+    pub rules: Vec<SimulatedRule>,
+    pub delegated: Vec<SimulatedDelegation>,
+    pub removed: Vec<SimulatedRemoval>,
+    /// Who would get an approver task, after delegation and segregation of duties.
     pub approvers: Vec<String>,
     pub observers: Vec<String>,
     pub required_approvers: Vec<String>,
-    pub parallel_group: Option<i32>,
+    pub approvals_needed: usize,
+    pub on_empty: String,
+    /// What happens when the stage becomes current.
+    pub outcome: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -202,6 +249,10 @@ pub struct SimulateOut {
     pub policy_id: Uuid,
     pub policy_version: i32,
     pub stages: Vec<SimulatedStage>,
+    /// Added: the order groups run in, as lists of stage orders.
+    pub groups: Vec<Vec<i32>>,
+    /// Added: what the simulation cannot know in advance.
+    pub notes: Vec<String>,
 }
 
 #[utoipa::path(post, path = "/v1/awe/policies/{policy_key}/versions/{version}/simulate", tag = "policies",
@@ -214,49 +265,150 @@ pub async fn simulate(
     body: Body<SimulateIn>,
 ) -> Result<Json<SimulateOut>> {
     caller.require_viewer()?;
-    if !body.value.context.is_object() {
-        return Err(ApiError::invalid(&["body", "context"], "must be a JSON object", body.value.context.clone()));
+    let input = body.value;
+    if !input.context.is_object() {
+        return Err(ApiError::invalid(&["body", "context"], "must be a JSON object", input.context.clone()));
     }
     let policy = load(&s, &key, version).await?;
     let (policy_id, policy_version) = (policy.row.id, policy.row.version);
     let compiled =
         CompiledPolicy::compile(policy).map_err(|e| anyhow::anyhow!("stored policy does not compile: {e}"))?;
+    let def = &compiled.policy.def;
+    let at = input.at.unwrap_or_else(Utc::now);
+    let groups = group_order(def);
+    let mut conn = s.pool.acquire().await.context("database")?;
     let mut stages = Vec::new();
-    for stage in &compiled.policy.def.stages {
-        let base = SimulatedStage {
+    for stage in &def.stages {
+        let group_position = groups.iter().position(|g| g.contains(&stage.stage_order)).map_or(0, |i| i + 1);
+        let skip = compiled.skip_if(stage.stage_order, &input.context);
+        let skip_if = match &skip {
+            None => "none".to_owned(),
+            Some(Ok(true)) => "true: the stage is skipped".to_owned(),
+            Some(Ok(false)) => "false".to_owned(),
+            Some(Err(e)) => format!("error ({e}): counts as false"),
+        };
+        let mut rules = Vec::new();
+        let mut resolved_approvers: Vec<String> = Vec::new();
+        let mut approvers: Vec<Assignee> = Vec::new();
+        let mut observers: Vec<Assignee> = Vec::new();
+        for rule in &stage.rules {
+            let users = compiled
+                .resolve_rule(rule, &input.context)
+                .map_err(|e| ApiError::unavailable(code::INVALID_STATE, format!("Resolver failed: {e}")))?;
+            for u in &users {
+                if !resolved_approvers.contains(u) {
+                    resolved_approvers.push(u.clone());
+                }
+                let list = if rule.kind == RuleKind::Approver { &mut approvers } else { &mut observers };
+                match list.iter_mut().find(|a| &a.user == u) {
+                    Some(a) => a.required |= rule.required,
+                    None => list.push(Assignee { user: u.clone(), required: rule.required, delegated_from: None }),
+                }
+            }
+            rules.push(SimulatedRule {
+                rule_id: rule.id.to_string(),
+                rule_type: rule.spec.rule_type().as_str().into(),
+                kind: rule.kind.as_str().into(),
+                required: rule.required,
+                users,
+            });
+        }
+        let mut seen = std::collections::HashSet::new();
+        let users: Vec<String> =
+            approvers.iter().chain(&observers).map(|a| a.user.clone()).filter(|u| seen.insert(u.clone())).collect();
+        let routes = delegations::routes(&mut conn, &users, at).await.context("looking up delegations")?;
+        let delegated: Vec<SimulatedDelegation> = users
+            .iter()
+            .filter_map(|u| routes.get(u))
+            .map(|chain| SimulatedDelegation {
+                from: chain[0].clone(),
+                to: chain.last().cloned().unwrap_or_default(),
+                chain: chain.clone(),
+            })
+            .collect();
+        let approvers = crate::worker::redirect(&routes, approvers);
+        let observers = crate::worker::redirect(&routes, observers);
+        let mut removed = Vec::new();
+        let mut kept: Vec<Assignee> = Vec::new();
+        for a in approvers {
+            let own = |u: &str| a.user == u || a.delegated_from.as_deref() == Some(u);
+            match &input.requester {
+                Some(r) if def.forbid_self_approval && own(r) => removed.push(SimulatedRemoval {
+                    user: a.user.clone(),
+                    reason: "forbid_self_approval: the requester may not approve their own request".into(),
+                }),
+                _ => kept.push(a),
+            }
+        }
+        let observers: Vec<String> =
+            observers.into_iter().map(|o| o.user).filter(|o| !kept.iter().any(|a| &a.user == o)).collect();
+        let approvals_needed = quorum::needed(stage.mode, stage.mode_value, kept.len());
+        let outcome = if matches!(skip, Some(Ok(true))) {
+            "skipped (skip_if is true); no tasks".to_owned()
+        } else if kept.is_empty() {
+            match stage.on_empty {
+                OnEmpty::Skip => "no approvers: skipped (on_empty = skip)".to_owned(),
+                OnEmpty::Block => {
+                    "no approvers: the request is rejected with reason no_approvers_resolved (on_empty = block)"
+                        .to_owned()
+                }
+            }
+        } else if approvals_needed > kept.len() {
+            format!(
+                "tasks for {} approver(s), but {} approvals are needed: the stage would reject at once",
+                kept.len(),
+                approvals_needed
+            )
+        } else {
+            format!(
+                "tasks for {} approver(s) and {} observer(s); {} approval(s) complete the stage",
+                kept.len(),
+                observers.len(),
+                approvals_needed
+            )
+        };
+        let skipped = matches!(skip, Some(Ok(true)));
+        stages.push(SimulatedStage {
             stage_order: stage.stage_order,
             name: stage.name.clone(),
             mode: stage.mode.as_str().into(),
             mode_value: stage.mode_value,
-            resolved_approvers: Vec::new(),
-            skipped: false,
-            skip_reason: None,
-            approvers: Vec::new(),
-            observers: Vec::new(),
-            required_approvers: Vec::new(),
+            resolved_approvers: if skipped { Vec::new() } else { resolved_approvers },
+            skipped,
+            skip_reason: skipped.then(|| "skip_if".to_owned()),
             parallel_group: stage.parallel_group,
-        };
-        stages.push(match compiled.resolve_stage(stage.stage_order, &body.value.context) {
-            Resolution::Skip => SimulatedStage { skipped: true, skip_reason: Some("skip_if".into()), ..base },
-            Resolution::Failed { reason } => {
-                return Err(ApiError::unavailable(code::INVALID_STATE, format!("Resolver failed: {reason}")));
-            }
-            Resolution::Resolved { approvers, observers } => {
-                let mut all: Vec<String> = approvers.iter().map(|a| a.user.clone()).collect();
-                for o in &observers {
-                    if !all.contains(&o.user) {
-                        all.push(o.user.clone());
-                    }
-                }
-                SimulatedStage {
-                    resolved_approvers: all,
-                    required_approvers: approvers.iter().filter(|a| a.required).map(|a| a.user.clone()).collect(),
-                    approvers: approvers.into_iter().map(|a| a.user).collect(),
-                    observers: observers.into_iter().map(|o| o.user).collect(),
-                    ..base
-                }
-            }
+            group_position,
+            skip_if,
+            rules,
+            delegated,
+            removed,
+            required_approvers: kept.iter().filter(|a| a.required).map(|a| a.user.clone()).collect(),
+            approvers: kept.into_iter().map(|a| a.user).collect(),
+            observers,
+            approvals_needed,
+            on_empty: stage.on_empty.as_str().into(),
+            outcome,
         });
     }
-    Ok(Json(SimulateOut { policy_id, policy_version, stages }))
+    let mut notes = Vec::new();
+    if def.forbid_repeat_approvers {
+        notes.push("forbid_repeat_approvers: whoever approves a stage will be removed from the approvers of every later stage; that depends on decisions not yet made".to_owned());
+    }
+    if def.forbid_self_approval && input.requester.is_none() {
+        notes.push("forbid_self_approval: give `requester` to see who it would remove".to_owned());
+    }
+    Ok(Json(SimulateOut { policy_id, policy_version, stages, groups, notes }))
+}
+
+/// Groups in run order: stages sharing a `parallel_group` run together, a
+/// null group is a group of one, groups run by their smallest stage order.
+fn group_order(def: &crate::domain::PolicyDef) -> Vec<Vec<i32>> {
+    let mut groups: Vec<(Option<i32>, Vec<i32>)> = Vec::new();
+    for stage in &def.stages {
+        match stage.parallel_group.and_then(|g| groups.iter_mut().find(|(k, _)| *k == Some(g))) {
+            Some((_, members)) => members.push(stage.stage_order),
+            None => groups.push((stage.parallel_group, vec![stage.stage_order])),
+        }
+    }
+    groups.into_iter().map(|(_, members)| members).collect()
 }

@@ -19,7 +19,7 @@ use crate::command::Command;
 use crate::domain::TaskStatus;
 use crate::error::{ApiError, Result};
 use crate::store::reads::{self, TaskFilter};
-use crate::wire::{DecisionIn, DecisionOut, PagedTasksOut, TaskOut, TaskQuery};
+use crate::wire::{DecisionIn, DecisionOut, PagedTasksOut, ReassignIn, TaskOut, TaskQuery};
 
 #[utoipa::path(get, path = "/v1/awe/tasks", tag = "tasks", params(TaskQuery),
     responses((status = 200, description = "Newest first, paginated", body = PagedTasksOut)))]
@@ -143,4 +143,24 @@ pub async fn decide(
         attachments_ref: d.attachments_ref,
     };
     s.dispatch(id, &caller.0, command, pending(task_id, id)).await
+}
+
+#[utoipa::path(post, path = "/v1/awe/tasks/{task_id}/reassign", tag = "tasks", request_body = ReassignIn,
+    params(("task_id" = Uuid, Path)),
+    responses((status = 200, description = "The new task", body = TaskOut), (status = 404, description = "AWE-004"),
+              (status = 409, description = "AWE-007: task closed, request finished, or the same assignee")))]
+pub async fn reassign(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Path(task_id): Path<Uuid>,
+    body: Body<ReassignIn>,
+) -> Result<Response> {
+    let actor = caller.require_admin()?;
+    let r = body.value;
+    if r.new_assignee.trim().is_empty() || r.new_assignee.chars().count() > 255 {
+        return Err(ApiError::invalid(&["body", "new_assignee"], "must be 1 to 255 characters", json!(r.new_assignee)));
+    }
+    let id = Uuid::now_v7();
+    let command = Command::TaskReassign { task_id, new_assignee: r.new_assignee, reason: r.reason };
+    s.dispatch(id, actor, command, pending(task_id, id)).await
 }

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod commands;
+pub mod delegations;
 pub mod policies;
 pub mod reads;
 pub mod requests;

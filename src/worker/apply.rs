@@ -1,5 +1,6 @@
 //! Applying one command inside one transaction.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -12,16 +13,17 @@ use uuid::Uuid;
 use super::Engine;
 use crate::command::{Command, Envelope, IdempotencyClaim, Outcome};
 use crate::domain::{Actor, Ids, PolicyIn, PolicyStatus};
-use crate::engine::{DecisionInput, Machine, Refusal, RequestState, StageState, Step};
+use crate::engine::{Assignee, DecisionInput, Machine, Refusal, RequestState, Resolution, StageState, Step};
 use crate::error::{code, ApiError, Result};
 use crate::event::StoredEvent;
 use crate::resolver::CompiledPolicy;
 use crate::store::audit::{self, AuditEntry};
+use crate::store::delegations::{self, NewDelegation};
 use crate::store::policies::{self, Policy};
 use crate::store::requests::{self, task_out, RequestRow};
 use crate::store::step::{self, StepWrite};
 use crate::store::{commands, is_unique_violation};
-use crate::wire::{CreateRequestIn, CreateRequestOut, DecisionOut};
+use crate::wire::{CreateRequestIn, CreateRequestOut, DecisionOut, DelegationIn};
 
 /// What a command did: its answer and the events it committed.
 pub struct Applied {
@@ -89,6 +91,15 @@ impl Engine {
                     attachments_ref: attachments_ref.clone(),
                 };
                 self.task_decide(conn, env.id, input, actor, now).await
+            }
+            Command::TaskReassign { task_id, new_assignee, reason } => {
+                self.task_reassign(conn, env.id, *task_id, new_assignee, reason.clone(), actor, now).await
+            }
+            Command::DelegationCreate { delegation_id, delegation } => {
+                self.delegation_create(conn, *delegation_id, delegation, actor, &mut ids, now).await
+            }
+            Command::DelegationRevoke { delegation_id } => {
+                self.delegation_revoke(conn, *delegation_id, actor, &mut ids, now).await
             }
         }
     }
@@ -375,7 +386,7 @@ impl Engine {
         );
         let mut machine = Machine::new(&policy.def, now, command_id);
         let step = machine.start(&mut state, &actor.sub);
-        let step = settle(&mut machine, &compiled, &mut state, &req.context, step)?;
+        let step = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
         req.absorb(&state, now);
         let out = CreateRequestOut {
             request_id: req.id,
@@ -486,7 +497,7 @@ impl Engine {
         let before = state.stages.clone();
         let mut machine = Machine::new(&compiled.policy.def, now, command_id);
         let step = machine.decide(&mut state, input, actor).map_err(refusal)?;
-        let step = settle(&mut machine, &compiled, &mut state, &req.context, step)?;
+        let step = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
         req.absorb(&state, now);
         let d = step.decision.as_ref().context("a decision step records its decision")?;
         let out = DecisionOut {
@@ -511,6 +522,133 @@ impl Engine {
             idempotency: None,
         };
         self.commit(conn, change, Outcome::ok(StatusCode::CREATED, out)).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn task_reassign(
+        &self,
+        conn: &mut PgConnection,
+        command_id: Uuid,
+        task_id: Uuid,
+        to: &str,
+        reason: Option<String>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        require_admin(actor)?;
+        if to.trim().is_empty() || to.chars().count() > MAX_ID_LEN {
+            return Err(ApiError::invalid(
+                &["body", "new_assignee"],
+                format!("must be 1 to {MAX_ID_LEN} characters"),
+                json!(to),
+            ));
+        }
+        let (mut req, compiled, mut state) = self.locked(conn, Target::Task(task_id)).await?;
+        let before = state.stages.clone();
+        let old = state
+            .task(task_id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(code::TASK_NOT_FOUND, format!("Task {task_id} not found")))?;
+        let mut machine = Machine::new(&compiled.policy.def, now, command_id);
+        let (step, new_id) = machine.reassign(&mut state, task_id, to, &actor.sub, reason.clone()).map_err(refusal)?;
+        req.absorb(&state, now);
+        let new_task = state.task(new_id).context("the new task")?;
+        let outcome = Outcome::ok(StatusCode::OK, task_out(new_task, req.id));
+        let entry = AuditEntry {
+            actor,
+            action: "task.reassign",
+            resource_type: "task",
+            resource_id: task_id.to_string(),
+            summary: format!("Reassigned task {task_id} from {} to {to}", old.assignee),
+            before: Some(json!({"assignee": old.assignee, "status": old.status.as_str()})),
+            after: Some(json!({"assignee": to, "status": "open", "new_task_id": new_id})),
+            metadata: Some(json!({"request_id": req.id, "reason": reason})),
+        };
+        let change = Change {
+            command_id,
+            kind: "task.reassign",
+            req: &req,
+            created: false,
+            before: &before,
+            state: &state,
+            step: &step,
+            idempotency: None,
+        };
+        let applied = self.commit(conn, change, outcome).await?;
+        if !applied.duplicate {
+            audit::record(conn, machine.ids.next_id(), entry).await.context("writing audit row")?;
+        }
+        Ok(applied)
+    }
+
+    // ------------------------------------------------------------ delegations
+
+    async fn delegation_create(
+        &self,
+        conn: &mut PgConnection,
+        id: Uuid,
+        d: &DelegationIn,
+        actor: &Actor,
+        ids: &mut Ids,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        validate_delegation(d)?;
+        if !actor.is_admin() && actor.assignee_id != d.user_id {
+            return Err(ApiError::forbidden("Only an AWE_ADMIN may delegate for someone else"));
+        }
+        let new = NewDelegation {
+            id,
+            user_id: &d.user_id,
+            delegate_to: &d.delegate_to,
+            starts_at: d.starts_at,
+            ends_at: d.ends_at,
+            reason: d.reason.as_deref(),
+            created_by: &actor.sub,
+            now,
+        };
+        let out = delegations::insert(conn, &new).await.context("inserting delegation")?;
+        let entry = AuditEntry {
+            actor,
+            action: "delegation.create",
+            resource_type: "delegation",
+            resource_id: id.to_string(),
+            summary: format!("{} delegates to {} from {} until {}", d.user_id, d.delegate_to, d.starts_at, d.ends_at),
+            before: None,
+            after: Some(json!(out)),
+            metadata: None,
+        };
+        audit::record(conn, ids.next_id(), entry).await.context("writing audit row")?;
+        Ok(Applied::answer(StatusCode::CREATED, out))
+    }
+
+    async fn delegation_revoke(
+        &self,
+        conn: &mut PgConnection,
+        id: Uuid,
+        actor: &Actor,
+        ids: &mut Ids,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        let existing = delegations::get(conn, id)
+            .await
+            .context("delegation lookup")?
+            .ok_or_else(|| ApiError::not_found(code::TASK_NOT_FOUND, format!("Delegation {id} not found")))?;
+        if !actor.is_admin() && actor.assignee_id != existing.user_id {
+            return Err(ApiError::forbidden("Only an AWE_ADMIN may revoke someone else's delegation"));
+        }
+        delegations::revoke(conn, id, now).await.context("revoking delegation")?;
+        let entry = AuditEntry {
+            actor,
+            action: "delegation.delete",
+            resource_type: "delegation",
+            resource_id: id.to_string(),
+            summary: format!("Revoked the delegation of {} to {}", existing.user_id, existing.delegate_to),
+            before: Some(json!(existing)),
+            after: None,
+            metadata: None,
+        };
+        audit::record(conn, ids.next_id(), entry).await.context("writing audit row")?;
+        Ok(Applied::answer(StatusCode::NO_CONTENT, Value::Null))
     }
 
     /// Locks a request and loads its pinned policy and state.
@@ -605,7 +743,8 @@ enum Target {
 }
 
 /// Resolves inline whatever stages the machine asks for, until it asks for none.
-fn settle(
+async fn settle(
+    conn: &mut PgConnection,
     machine: &mut Machine<'_>,
     compiled: &CompiledPolicy,
     state: &mut RequestState,
@@ -617,12 +756,44 @@ fn settle(
         if step.resolve.is_empty() {
             return Ok(step);
         }
-        let results = step.resolve.iter().map(|order| (*order, compiled.resolve_stage(*order, context))).collect();
+        let mut results = Vec::with_capacity(step.resolve.len());
+        for order in &step.resolve {
+            let resolution = compiled.resolve_stage(*order, context);
+            results.push((*order, delegate(conn, resolution, machine.now).await?));
+        }
         let next = machine.resolved(state, results).map_err(refusal)?;
         step.resolve.clear();
         step.absorb(next);
     }
     Ok(step)
+}
+
+/// Redirects resolved users who are away to their delegates (following
+/// chains), recording whom each task was delegated from.
+pub async fn delegate(conn: &mut PgConnection, resolution: Resolution, at: DateTime<Utc>) -> Result<Resolution> {
+    let Resolution::Resolved { approvers, observers } = resolution else { return Ok(resolution) };
+    let users: Vec<String> = approvers.iter().chain(&observers).map(|a| a.user.clone()).collect();
+    if users.is_empty() {
+        return Ok(Resolution::Resolved { approvers, observers });
+    }
+    let routes = delegations::routes(conn, &users, at).await.context("looking up delegations")?;
+    Ok(Resolution::Resolved { approvers: redirect(&routes, approvers), observers: redirect(&routes, observers) })
+}
+
+/// Applies delegation routes (user → chain ending at the delegate) to a list.
+pub fn redirect(routes: &HashMap<String, Vec<String>>, list: Vec<Assignee>) -> Vec<Assignee> {
+    let mut out: Vec<Assignee> = Vec::with_capacity(list.len());
+    for a in list {
+        let (user, from) = match routes.get(&a.user).and_then(|path| path.last()) {
+            Some(last) => (last.clone(), Some(a.user.clone())),
+            None => (a.user.clone(), None),
+        };
+        match out.iter_mut().find(|o| o.user == user) {
+            Some(existing) => existing.required |= a.required,
+            None => out.push(Assignee { user, required: a.required, delegated_from: from }),
+        }
+    }
+    out
 }
 
 fn refusal(r: Refusal) -> ApiError {
@@ -632,7 +803,8 @@ fn refusal(r: Refusal) -> ApiError {
         Refusal::TaskNotOpen(_)
         | Refusal::TaskClosed(_)
         | Refusal::RequestTerminal(_)
-        | Refusal::StageNotResolving(_) => ApiError::conflict(code::INVALID_STATE, r.to_string()),
+        | Refusal::StageNotResolving(_)
+        | Refusal::SameAssignee => ApiError::conflict(code::INVALID_STATE, r.to_string()),
     }
 }
 
@@ -683,6 +855,33 @@ fn version_not_found(key: &str, version: i32) -> ApiError {
 
 pub const MAX_ID_LEN: usize = 255;
 pub const MAX_URL_LEN: usize = 2048;
+
+/// A window must end after it starts and name someone else.
+pub fn validate_delegation(d: &DelegationIn) -> Result<()> {
+    for (field, value) in [("user_id", &d.user_id), ("delegate_to", &d.delegate_to)] {
+        if value.trim().is_empty() || value.chars().count() > MAX_ID_LEN {
+            return Err(ApiError::invalid(
+                &["body", field],
+                format!("must be 1 to {MAX_ID_LEN} characters"),
+                json!(value),
+            ));
+        }
+    }
+    if d.delegate_to == d.user_id {
+        return Err(ApiError::invalid(
+            &["body", "delegate_to"],
+            "a user cannot delegate to themself",
+            json!(d.delegate_to),
+        ));
+    }
+    if d.ends_at <= d.starts_at {
+        return Err(ApiError::invalid(&["body", "ends_at"], "must be after starts_at", json!(d.ends_at)));
+    }
+    if d.reason.as_ref().is_some_and(|r| r.chars().count() > 1024) {
+        return Err(ApiError::invalid(&["body", "reason"], "must be at most 1024 characters", Value::Null));
+    }
+    Ok(())
+}
 
 /// The checks every creation passes, from REST or straight from NATS.
 pub fn validate_create(input: &CreateRequestIn) -> Result<()> {

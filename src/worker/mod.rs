@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use apply::{idempotency_mismatch, validate_create, Applied};
+pub use apply::{delegate, idempotency_mismatch, redirect, validate_create, validate_delegation, Applied};
 
 use crate::bus::Bus;
 use crate::command::{Envelope, Outcome, ENVELOPE_VERSION};

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real roles against real PostgreSQL and NATS.
 
+mod behaviours;
 mod durability;
 mod flows;
 mod input;
