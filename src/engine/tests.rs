@@ -248,3 +248,113 @@ fn a_policy_without_stages_approves_at_once() {
     );
     assert_eq!(req.status, RequestStatus::Approved);
 }
+
+fn start_all(p: &PolicyDef, req: &mut RequestState) -> Vec<&'static str> {
+    let step = Machine::new(p, now(), Uuid::from_u128(1)).start(req, "registry");
+    settle(p, req, step, 10)
+}
+
+fn stage_status(req: &RequestState, order: i32) -> StageStatus {
+    req.stage(order).map(|s| s.status).expect("stage")
+}
+
+#[test]
+fn groups_run_by_their_smallest_stage_order_even_when_not_adjacent() {
+    let p = policy(json!([
+        {"name": "a", "stage_order": 1, "parallel_group": 5, "rules": [{"rule_type": "user", "rule_value": {"user_id": "a"}}]},
+        {"name": "b", "stage_order": 2, "rules": [{"rule_type": "user", "rule_value": {"user_id": "b"}}]},
+        {"name": "c", "stage_order": 3, "parallel_group": 5, "rules": [{"rule_type": "user", "rule_value": {"user_id": "c"}}]}
+    ]));
+    let mut req = new_request(&p);
+    start_all(&p, &mut req);
+    assert_eq!((stage_status(&req, 1), stage_status(&req, 3)), (StageStatus::Active, StageStatus::Active));
+    assert_eq!(stage_status(&req, 2), StageStatus::Waiting);
+    decide(&p, &mut req, "a", DecisionAction::Approve, 2);
+    assert_eq!(stage_status(&req, 2), StageStatus::Waiting, "the group waits for c");
+    decide(&p, &mut req, "c", DecisionAction::Approve, 3);
+    assert_eq!(stage_status(&req, 2), StageStatus::Active);
+}
+
+#[test]
+fn a_required_approver_whose_task_was_reassigned_passes_the_gate_to_the_replacement() {
+    let p = policy(json!([{"name": "s", "stage_order": 1, "mode": "any-n", "mode_value": 1, "rules": [
+        {"rule_type": "user", "rule_value": {"user_id": "ann"}},
+        {"rule_type": "user", "rule_value": {"user_id": "boss"}, "required": true}]}]));
+    let mut req = new_request(&p);
+    start_all(&p, &mut req);
+    let boss = open_task(&req, "boss");
+    let (step, new_id) = Machine::new(&p, now(), Uuid::from_u128(4))
+        .reassign(&mut req, boss, "deputy", "ops", Some("away".into()))
+        .expect("reassigned");
+    assert_eq!(step.events[0].event_type, "task_reassigned");
+    let replacement = req.task(new_id).expect("new task");
+    assert!(replacement.required && replacement.reassigned_from.as_deref() == Some("boss"));
+    decide(&p, &mut req, "ann", DecisionAction::Approve, 5);
+    assert_eq!(req.status, RequestStatus::InReview, "the required slot is still open");
+    decide(&p, &mut req, "deputy", DecisionAction::Approve, 6);
+    assert_eq!(req.status, RequestStatus::Approved);
+}
+
+#[test]
+fn reassigning_to_the_same_user_or_a_closed_task_is_refused() {
+    let p = two_stage();
+    let mut req = new_request(&p);
+    start_all(&p, &mut req);
+    let alice = open_task(&req, "alice");
+    let mut m = Machine::new(&p, now(), Uuid::from_u128(4));
+    assert_eq!(m.reassign(&mut req, alice, "alice", "ops", None).map(|_| ()), Err(Refusal::SameAssignee));
+    decide(&p, &mut req, "alice", DecisionAction::Approve, 5);
+    let mut m = Machine::new(&p, now(), Uuid::from_u128(6));
+    assert!(matches!(m.reassign(&mut req, alice, "zed", "ops", None), Err(Refusal::TaskNotOpen("completed"))));
+}
+
+#[test]
+fn segregation_of_duties_filters_approvers_but_never_observers() {
+    let doc: PolicyIn = serde_json::from_value(json!({
+        "policy_key": "k", "name": "n", "artifact_type": "a", "forbid_self_approval": true, "forbid_repeat_approvers": true,
+        "stages": [
+            {"name": "one", "stage_order": 1, "rules": [{"rule_type": "user", "rule_value": {"user_id": "ann"}}]},
+            {"name": "two", "stage_order": 2, "mode": "any-n", "rules": [
+                {"rule_type": "user", "rule_value": {"user_id": "ann"}},
+                {"rule_type": "user", "rule_value": {"user_id": "registry"}},
+                {"rule_type": "user", "rule_value": {"user_id": "cid"}},
+                {"rule_type": "user", "rule_value": {"user_id": "registry"}, "kind": "observer"}]}
+        ]
+    }))
+    .expect("doc");
+    let p = doc.parse(&mut Ids::new(Uuid::nil())).expect("valid");
+    let mut req = new_request(&p);
+    start_all(&p, &mut req);
+    decide(&p, &mut req, "ann", DecisionAction::Approve, 2);
+    let stage_two: Vec<(&str, RuleKind)> =
+        req.tasks.iter().filter(|t| t.stage_order == 2).map(|t| (t.assignee.as_str(), t.kind)).collect();
+    assert_eq!(stage_two, vec![("cid", RuleKind::Approver), ("registry", RuleKind::Observer)]);
+}
+
+#[test]
+fn a_skipped_stage_creates_no_tasks_and_the_next_one_starts() {
+    let p = two_stage();
+    let mut req = new_request(&p);
+    let step = Machine::new(&p, now(), Uuid::from_u128(1)).start(&mut req, "registry");
+    let step = Machine::new(&p, now(), Uuid::from_u128(2))
+        .resolved(&mut req, vec![(step.resolve[0], Resolution::Skip)])
+        .expect("ok");
+    assert_eq!(step.events.iter().map(|e| e.event_type).collect::<Vec<_>>(), vec!["stage_skipped"]);
+    assert_eq!(step.resolve, vec![2]);
+    assert!(req.tasks.is_empty());
+    assert_eq!(req.stage(1).and_then(|s| s.reason.clone()).as_deref(), Some("skipped: skip_if true"));
+}
+
+#[test]
+fn a_delegated_task_records_whom_it_came_from() {
+    let p = two_stage();
+    let mut req = new_request(&p);
+    let step = Machine::new(&p, now(), Uuid::from_u128(1)).start(&mut req, "registry");
+    let delegated = Resolution::Resolved {
+        approvers: vec![Assignee { user: "carol".into(), required: false, delegated_from: Some("alice".into()) }],
+        observers: vec![],
+    };
+    Machine::new(&p, now(), Uuid::from_u128(2)).resolved(&mut req, vec![(step.resolve[0], delegated)]).expect("ok");
+    assert_eq!(req.tasks[0].assignee, "carol");
+    assert_eq!(req.tasks[0].delegated_from.as_deref(), Some("alice"));
+}
