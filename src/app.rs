@@ -17,10 +17,12 @@ pub enum Role {
     Ingress,
     /// Applies commands; also runs the outbox relay.
     Engine,
+    /// POSTs events to callers' callback URLs.
+    Webhook,
 }
 
 impl Role {
-    pub const ALL: [Role; 2] = [Role::Ingress, Role::Engine];
+    pub const ALL: [Role; 3] = [Role::Ingress, Role::Engine, Role::Webhook];
 }
 
 impl FromStr for Role {
@@ -30,10 +32,11 @@ impl FromStr for Role {
         match s.trim() {
             "ingress" => Ok(Self::Ingress),
             "engine" => Ok(Self::Engine),
-            "resolver" | "sla-scheduler" | "webhook" => bail!(
+            "webhook" => Ok(Self::Webhook),
+            "resolver" | "sla-scheduler" => bail!(
                 "role `{s}` is not part of this build yet; `user` and `expression` rules resolve inside the engine"
             ),
-            other => bail!("unknown role `{other}`; expected ingress, engine or all"),
+            other => bail!("unknown role `{other}`; expected ingress, engine, webhook or all"),
         }
     }
 }
@@ -43,6 +46,7 @@ impl fmt::Display for Role {
         f.write_str(match self {
             Self::Ingress => "ingress",
             Self::Engine => "engine",
+            Self::Webhook => "webhook",
         })
     }
 }
@@ -103,6 +107,10 @@ pub async fn run(config: Config, roles: &[Role], shutdown: CancellationToken) ->
                     relay.await;
                     Ok(())
                 });
+            }
+            Role::Webhook => {
+                let webhooks = crate::webhook::Webhooks::new(pool.clone(), bus.clone(), config.webhook.clone())?;
+                tasks.spawn(webhooks.run(config.webhook.concurrency, shutdown.clone()));
             }
         }
         tracing::info!(%role, "role started");

@@ -15,6 +15,7 @@ use crate::event::StoredEvent;
 const COMMANDS_STREAM: &str = include_str!("../nats/streams/commands.json");
 const EVENTS_STREAM: &str = include_str!("../nats/streams/events.json");
 const ENGINE_CONSUMER: &str = include_str!("../nats/consumers/engine.json");
+const WEBHOOK_CONSUMER: &str = include_str!("../nats/consumers/webhook.json");
 
 #[derive(Clone)]
 pub struct Bus {
@@ -51,15 +52,34 @@ impl Bus {
 
     /// The engine's durable pull consumer on the command stream.
     pub async fn engine_consumer(&self) -> anyhow::Result<consumer::Consumer<consumer::pull::Config>> {
-        let raw: serde_json::Value =
-            serde_json::from_str(&self.render(ENGINE_CONSUMER)).context("nats/consumers/engine.json")?;
-        let stream_name =
-            raw.get("stream").and_then(|v| v.as_str()).context("engine consumer names no stream")?.to_owned();
-        let mut cfg: consumer::pull::Config = self.definition(ENGINE_CONSUMER)?;
-        cfg.max_deliver = self.config.max_deliver;
-        cfg.ack_wait = Duration::from_secs(self.config.ack_wait_seconds);
-        let stream = self.js.get_stream(&stream_name).await.context("command stream")?;
-        stream.create_consumer(cfg).await.context("applying the engine consumer")
+        self.consumer(ENGINE_CONSUMER, |cfg| {
+            cfg.max_deliver = self.config.max_deliver;
+            cfg.ack_wait = Duration::from_secs(self.config.ack_wait_seconds);
+        })
+        .await
+    }
+
+    /// The webhook role's durable pull consumer on the event stream; `ack_wait`
+    /// must outlast one delivery attempt.
+    pub async fn webhook_consumer(
+        &self,
+        ack_wait: Duration,
+    ) -> anyhow::Result<consumer::Consumer<consumer::pull::Config>> {
+        self.consumer(WEBHOOK_CONSUMER, |cfg| cfg.ack_wait = ack_wait).await
+    }
+
+    async fn consumer(
+        &self,
+        template: &str,
+        adjust: impl FnOnce(&mut consumer::pull::Config),
+    ) -> anyhow::Result<consumer::Consumer<consumer::pull::Config>> {
+        let raw: serde_json::Value = serde_json::from_str(&self.render(template)).context("consumer definition")?;
+        let stream_name = raw.get("stream").and_then(|v| v.as_str()).context("a consumer names no stream")?.to_owned();
+        let mut cfg: consumer::pull::Config = self.definition(template)?;
+        adjust(&mut cfg);
+        let name = cfg.durable_name.clone().unwrap_or_default();
+        let stream = self.js.get_stream(&stream_name).await.with_context(|| format!("stream {stream_name}"))?;
+        stream.create_consumer(cfg).await.with_context(|| format!("applying consumer {name}"))
     }
 
     fn render(&self, template: &str) -> String {

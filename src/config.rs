@@ -155,6 +155,8 @@ impl Default for EngineConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhookConfig {
+    /// Deliveries one webhook process makes at the same time.
+    pub concurrency: usize,
     pub max_attempts: u32,
     pub backoff_seconds: Vec<u64>,
     pub timeout_seconds: u64,
@@ -165,6 +167,7 @@ pub struct WebhookConfig {
 impl Default for WebhookConfig {
     fn default() -> Self {
         Self {
+            concurrency: 32,
             max_attempts: 6,
             backoff_seconds: vec![60, 300, 900, 3600, 21600],
             timeout_seconds: 10,

@@ -14,5 +14,6 @@ pub mod ingress;
 pub mod logic;
 pub mod resolver;
 pub mod store;
+pub mod webhook;
 pub mod wire;
 pub mod worker;

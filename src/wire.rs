@@ -315,3 +315,32 @@ pub struct DelegationQuery {
     pub user_id: Option<String>,
     pub limit: Option<i64>,
 }
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct DeliveryOut {
+    pub id: Uuid,
+    pub event_id: Uuid,
+    pub request_id: Uuid,
+    pub event_type: String,
+    /// Added: the event's position in its request's timeline.
+    pub seq: i32,
+    pub url: String,
+    pub status: String,
+    pub attempt: i32,
+    /// Added: false when the request had no callback secret.
+    pub signed: bool,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
+pub struct DeliveryQuery {
+    pub status: Option<String>,
+    pub request_id: Option<Uuid>,
+    pub limit: Option<i64>,
+}

@@ -15,8 +15,8 @@ use super::dispatch::respond;
 use super::extract::{Path, Query};
 use super::AppState;
 use crate::error::{ApiError, Result};
-use crate::store::{audit, commands};
-use crate::wire::{AuditActionOut, AuditQuery};
+use crate::store::{audit, commands, webhooks};
+use crate::wire::{AuditActionOut, AuditQuery, DeliveryOut, DeliveryQuery};
 
 #[utoipa::path(get, path = "/v1/awe/admin/audit", tag = "admin", params(AuditQuery),
     responses((status = 200, description = "Newest first", body = [AuditActionOut])))]
@@ -48,4 +48,29 @@ pub async fn command_outcome(
         Some(outcome) => respond(outcome),
         None => (StatusCode::ACCEPTED, Json(json!({"command_id": id, "status": "pending"}))).into_response(),
     })
+}
+
+#[utoipa::path(get, path = "/v1/awe/admin/deliveries", tag = "admin", params(DeliveryQuery),
+    responses((status = 200, description = "Newest first", body = [DeliveryOut])))]
+pub async fn deliveries(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Query(q): Query<DeliveryQuery>,
+) -> Result<Json<Vec<DeliveryOut>>> {
+    caller.require_viewer()?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::invalid(&["query", "limit"], "must be between 1 and 500", json!(limit)));
+    }
+    if let Some(status) = &q.status {
+        if !matches!(status.as_str(), "pending" | "delivered" | "exhausted") {
+            return Err(ApiError::invalid(
+                &["query", "status"],
+                "must be pending, delivered or exhausted",
+                json!(status),
+            ));
+        }
+    }
+    let mut conn = s.pool.acquire().await.context("database")?;
+    Ok(Json(webhooks::list(&mut conn, q.status.as_deref(), q.request_id, limit).await.context("listing deliveries")?))
 }

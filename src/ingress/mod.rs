@@ -58,7 +58,7 @@ impl AppState {
         requests::create, requests::search, requests::get, requests::cancel, requests::events,
         tasks::list, tasks::stats, tasks::claim, tasks::decide, tasks::reassign,
         delegations::list, delegations::create, delegations::revoke,
-        admin::audit_log, admin::command_outcome,
+        admin::audit_log, admin::command_outcome, admin::deliveries,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -105,6 +105,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/awe/delegations", get(delegations::list).post(delegations::create))
         .route("/v1/awe/delegations/{delegation_id}", axum::routing::delete(delegations::revoke))
         .route("/v1/awe/admin/audit", get(admin::audit_log))
+        .route("/v1/awe/admin/deliveries", get(admin::deliveries))
         .route("/v1/awe/commands/{command_id}", get(admin::command_outcome))
         .with_state(state);
     Router::new()

@@ -9,6 +9,7 @@ pub mod policies;
 pub mod reads;
 pub mod requests;
 pub mod step;
+pub mod webhooks;
 
 use std::time::Duration;
 

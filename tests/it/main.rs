@@ -9,3 +9,4 @@ mod policies;
 mod requests;
 mod support;
 mod tokens;
+mod webhooks;

@@ -38,11 +38,13 @@ pub struct Options {
     pub ack_wait_seconds: u64,
     /// More settings, as environment variables (`AWE__KEYCLOAK__ISSUER`, ...).
     pub env: Vec<(String, String)>,
+    /// Run the webhook role too.
+    pub webhook: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { engine: true, reply_timeout_ms: 10_000, ack_wait_seconds: 30, env: Vec::new() }
+        Self { engine: true, reply_timeout_ms: 10_000, ack_wait_seconds: 30, env: Vec::new(), webhook: false }
     }
 }
 
@@ -93,6 +95,11 @@ pub async fn spawn_with(options: Options) -> TestApp {
     };
     if options.engine {
         app.start_engine();
+    }
+    if options.webhook {
+        let webhooks = awe::webhook::Webhooks::new(app.pool.clone(), app.bus.clone(), app.config.webhook.clone())
+            .expect("webhooks");
+        tokio::spawn(webhooks.run(8, app.ingress_stop.clone()));
     }
     app
 }

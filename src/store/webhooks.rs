@@ -1,0 +1,114 @@
+//! Webhook deliveries and their attempts.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::wire::DeliveryOut;
+
+/// Where a request's events go.
+pub struct Callback {
+    pub url: Option<String>,
+    pub secret_id: Option<Uuid>,
+}
+
+pub async fn callback(conn: &mut PgConnection, request_id: Uuid) -> sqlx::Result<Option<Callback>> {
+    sqlx::query_as!(
+        Callback,
+        r#"SELECT callback_url AS url, callback_secret_id AS secret_id FROM approval_request WHERE id = $1"#,
+        request_id
+    )
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+pub struct NewDelivery<'a> {
+    pub event_id: Uuid,
+    pub request_id: Uuid,
+    pub event_type: &'a str,
+    pub seq: i32,
+    pub url: &'a str,
+    pub signed: bool,
+}
+
+/// The delivery of an event, created on first sight.
+pub async fn open(conn: &mut PgConnection, d: &NewDelivery<'_>) -> sqlx::Result<DeliveryOut> {
+    sqlx::query_as!(
+        DeliveryOut,
+        r#"INSERT INTO webhook_delivery (id, event_id, request_id, event_type, seq, url, status, signed)
+           VALUES ($1, $1, $2, $3, $4, $5, 'pending', $6)
+           ON CONFLICT (event_id) DO UPDATE SET updated_at = webhook_delivery.updated_at
+           RETURNING id, event_id, request_id, event_type, seq, url, status, attempt, signed, next_attempt_at,
+                     last_attempt_at, last_status_code, last_error, created_at, updated_at"#,
+        d.event_id,
+        d.request_id,
+        d.event_type,
+        d.seq,
+        d.url,
+        d.signed
+    )
+    .fetch_one(&mut *conn)
+    .await
+}
+
+pub struct Attempt<'a> {
+    pub delivery_id: Uuid,
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: i32,
+    pub status_code: Option<i32>,
+    pub error: Option<&'a str>,
+    pub signed: bool,
+    /// `delivered`, `pending` (another attempt follows) or `exhausted`.
+    pub status: &'a str,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// Records an attempt and the delivery's new state, in one statement.
+pub async fn record(conn: &mut PgConnection, a: &Attempt<'_>) -> sqlx::Result<()> {
+    sqlx::query!(
+        r#"WITH attempt AS (
+               INSERT INTO webhook_attempt (id, delivery_id, attempt, started_at, duration_ms, status_code, error, signed)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               ON CONFLICT (delivery_id, attempt) DO NOTHING
+           )
+           UPDATE webhook_delivery
+           SET attempt = $3, status = $9, last_attempt_at = $4, last_status_code = $6, last_error = $7,
+               next_attempt_at = $10, signed = $8, updated_at = now()
+           WHERE id = $2"#,
+        Uuid::new_v5(&a.delivery_id, &a.attempt.to_be_bytes()),
+        a.delivery_id,
+        a.attempt,
+        a.started_at,
+        a.duration_ms,
+        a.status_code,
+        a.error,
+        a.signed,
+        a.status,
+        a.next_attempt_at
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn list(
+    conn: &mut PgConnection,
+    status: Option<&str>,
+    request_id: Option<Uuid>,
+    limit: i64,
+) -> sqlx::Result<Vec<DeliveryOut>> {
+    sqlx::query_as!(
+        DeliveryOut,
+        r#"SELECT id, event_id, request_id, event_type, seq, url, status, attempt, signed, next_attempt_at,
+                  last_attempt_at, last_status_code, last_error, created_at, updated_at
+           FROM webhook_delivery
+           WHERE ($1::text IS NULL OR status = $1) AND ($2::uuid IS NULL OR request_id = $2)
+           ORDER BY created_at DESC, seq DESC LIMIT $3"#,
+        status,
+        request_id,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
