@@ -19,10 +19,12 @@ pub enum Role {
     Engine,
     /// POSTs events to callers' callback URLs.
     Webhook,
+    /// Publishes one SLA tick per interval, however many replicas run.
+    SlaScheduler,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Ingress, Role::Engine, Role::Webhook];
+    pub const ALL: [Role; 4] = [Role::Ingress, Role::Engine, Role::Webhook, Role::SlaScheduler];
 }
 
 impl FromStr for Role {
@@ -33,10 +35,11 @@ impl FromStr for Role {
             "ingress" => Ok(Self::Ingress),
             "engine" => Ok(Self::Engine),
             "webhook" => Ok(Self::Webhook),
-            "resolver" | "sla-scheduler" => bail!(
+            "sla-scheduler" => Ok(Self::SlaScheduler),
+            "resolver" => bail!(
                 "role `{s}` is not part of this build yet; `user` and `expression` rules resolve inside the engine"
             ),
-            other => bail!("unknown role `{other}`; expected ingress, engine, webhook or all"),
+            other => bail!("unknown role `{other}`; expected ingress, engine, webhook, sla-scheduler or all"),
         }
     }
 }
@@ -47,6 +50,7 @@ impl fmt::Display for Role {
             Self::Ingress => "ingress",
             Self::Engine => "engine",
             Self::Webhook => "webhook",
+            Self::SlaScheduler => "sla-scheduler",
         })
     }
 }
@@ -111,6 +115,10 @@ pub async fn run(config: Config, roles: &[Role], shutdown: CancellationToken) ->
             Role::Webhook => {
                 let webhooks = crate::webhook::Webhooks::new(pool.clone(), bus.clone(), config.webhook.clone())?;
                 tasks.spawn(webhooks.run(config.webhook.concurrency, shutdown.clone()));
+            }
+            Role::SlaScheduler => {
+                let interval = Duration::from_secs(config.sla.check_interval_seconds);
+                tasks.spawn(crate::sla::run(bus.clone(), config.nats.prefix.clone(), interval, shutdown.clone()));
             }
         }
         tracing::info!(%role, "role started");

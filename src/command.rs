@@ -79,6 +79,12 @@ pub enum Command {
     DelegationCreate { delegation_id: Uuid, delegation: DelegationIn },
     #[serde(rename = "delegation.revoke")]
     DelegationRevoke { delegation_id: Uuid },
+    /// One SLA check; the id of the tick of an interval is the same from every scheduler.
+    #[serde(rename = "sla.tick")]
+    SlaTick { bucket: i64 },
+    /// The part of a tick that concerns one request.
+    #[serde(rename = "sla.expire")]
+    SlaExpire { request_id: Uuid },
 }
 
 /// An `Idempotency-Key`, scoped to the client that sent it.
@@ -106,6 +112,8 @@ impl Command {
             Self::TaskReassign { .. } => "task.reassign",
             Self::DelegationCreate { .. } => "delegation.create",
             Self::DelegationRevoke { .. } => "delegation.revoke",
+            Self::SlaTick { .. } => "sla.tick",
+            Self::SlaExpire { .. } => "sla.expire",
         }
     }
 }

@@ -331,6 +331,9 @@ impl Config {
         if self.nats.max_deliver == 0 || self.nats.max_deliver < -1 {
             bail!("nats.max_deliver must be -1 (unbounded) or at least 1");
         }
+        if self.sla.check_interval_seconds == 0 {
+            bail!("sla.check_interval_seconds must be at least 1");
+        }
         if self.http.reply_timeout_ms == 0 {
             bail!("http.reply_timeout_ms must be at least 1");
         }

@@ -75,6 +75,20 @@ impl CompiledPolicy {
         Resolution::Resolved { approvers, observers }
     }
 
+    /// The users a stage's escalation rules name, for `on_breach: escalate`.
+    pub fn resolve_escalation(&self, order: i32, context: &Value) -> Result<Vec<Assignee>, String> {
+        let Some(stage) = self.policy.def.stages.iter().find(|s| s.stage_order == order) else { return Ok(Vec::new()) };
+        let mut out: Vec<Assignee> = Vec::new();
+        for rule in &stage.escalation_rules {
+            for user in self.resolve_rule(rule, context)? {
+                if !out.iter().any(|a| a.user == user) {
+                    out.push(Assignee { user, required: false, delegated_from: None });
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// `skip_if` of a stage against a context: `None` when the stage has none.
     pub fn skip_if(&self, order: i32, context: &Value) -> Option<Result<bool, String>> {
         let compiled = self.skip_if.get(&order)?;

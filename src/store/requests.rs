@@ -232,3 +232,16 @@ pub async fn unpublished(
         })
         .collect())
 }
+
+/// Requests with an approver task due by `at` (the SLA scan).
+pub async fn with_due_tasks(conn: &mut PgConnection, at: DateTime<Utc>, limit: i64) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT DISTINCT request_id FROM approval_task
+         WHERE status IN ('open', 'claimed') AND due_at IS NOT NULL AND due_at <= $1
+         ORDER BY request_id LIMIT $2",
+        at,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await
+}

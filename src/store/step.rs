@@ -23,7 +23,7 @@ pub struct StepWrite<'a> {
     pub new_tasks: Vec<&'a Task>,
     pub search_text: String,
     pub updated_tasks: Vec<&'a Task>,
-    pub decision: Option<&'a NewDecision>,
+    pub decisions: &'a [NewDecision],
     pub events: &'a [NewEvent],
     /// `(client, key, body_hash)` of an `Idempotency-Key`, stored with the response.
     pub idempotency: Option<(&'a str, &'a str, &'a str)>,
@@ -61,7 +61,7 @@ pub async fn write(conn: &mut PgConnection, w: &StepWrite<'_>) -> sqlx::Result<b
     let upd_decision: Vec<Option<Uuid>> = u.iter().map(|t| t.decision_id).collect();
     let upd_name: Vec<Option<String>> = u.iter().map(|t| t.assignee_name.clone()).collect();
 
-    let d: Vec<&NewDecision> = w.decision.into_iter().collect();
+    let d = w.decisions;
     let d_ids: Vec<Uuid> = d.iter().map(|d| d.id).collect();
     let d_tasks: Vec<Uuid> = d.iter().map(|d| d.task_id).collect();
     let d_orders: Vec<i32> = d.iter().map(|d| d.stage_order).collect();

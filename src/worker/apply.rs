@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::Engine;
 use crate::command::{Command, Envelope, IdempotencyClaim, Outcome};
-use crate::domain::{Actor, Ids, PolicyIn, PolicyStatus};
+use crate::domain::{Actor, Ids, OnBreach, PolicyIn, PolicyStatus};
 use crate::engine::{Assignee, DecisionInput, Machine, Refusal, RequestState, Resolution, StageState, Step};
 use crate::error::{code, ApiError, Result};
 use crate::event::StoredEvent;
@@ -100,6 +100,10 @@ impl Engine {
             }
             Command::DelegationRevoke { delegation_id } => {
                 self.delegation_revoke(conn, *delegation_id, actor, &mut ids, now).await
+            }
+            Command::SlaExpire { request_id } => self.sla_expire(conn, env.id, *request_id, now).await,
+            Command::SlaTick { .. } => {
+                Err(ApiError::Internal(anyhow::anyhow!("a tick is not applied in one transaction")))
             }
         }
     }
@@ -499,7 +503,7 @@ impl Engine {
         let step = machine.decide(&mut state, input, actor).map_err(refusal)?;
         let step = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
         req.absorb(&state, now);
-        let d = step.decision.as_ref().context("a decision step records its decision")?;
+        let d = step.decisions.first().context("a decision step records its decision")?;
         let out = DecisionOut {
             id: d.id,
             request_id: req.id,
@@ -579,6 +583,55 @@ impl Engine {
             audit::record(conn, machine.ids.next_id(), entry).await.context("writing audit row")?;
         }
         Ok(applied)
+    }
+
+    /// Expires a request's due tasks and applies `on_breach`.
+    async fn sla_expire(
+        &self,
+        conn: &mut PgConnection,
+        command_id: Uuid,
+        request_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        let (mut req, compiled, mut state) = self.locked(conn, Target::Request(request_id)).await?;
+        let before = state.stages.clone();
+        // Resolve the escalation rules of the stages about to breach, and route them through delegations.
+        let mut escalations = Vec::new();
+        for stage in compiled.policy.def.stages.iter().filter(|s| s.on_breach == Some(OnBreach::Escalate)) {
+            let due = state.tasks.iter().any(|t| {
+                t.stage_order == stage.stage_order && t.status.is_live() && t.due_at.is_some_and(|d| d <= now)
+            });
+            if due {
+                let users = compiled.resolve_escalation(stage.stage_order, &req.context).unwrap_or_else(|reason| {
+                    tracing::warn!(reason, stage = stage.stage_order, "escalation rules could not be resolved");
+                    Vec::new()
+                });
+                let resolved =
+                    delegate(conn, Resolution::Resolved { approvers: users, observers: Vec::new() }, now).await?;
+                if let Resolution::Resolved { approvers, .. } = resolved {
+                    escalations.push((stage.stage_order, approvers));
+                }
+            }
+        }
+        let mut machine = Machine::new(&compiled.policy.def, now, command_id);
+        let step = machine.expire_due(&mut state, &escalations).map_err(refusal)?;
+        let step = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
+        req.absorb(&state, now);
+        let outcome = Outcome::ok(
+            StatusCode::OK,
+            json!({"request_id": req.id, "status": req.status, "events": step.events.len()}),
+        );
+        let change = Change {
+            command_id,
+            kind: "sla.expire",
+            req: &req,
+            created: false,
+            before: &before,
+            state: &state,
+            step: &step,
+            idempotency: None,
+        };
+        self.commit(conn, change, outcome).await
     }
 
     // ------------------------------------------------------------ delegations
@@ -705,12 +758,12 @@ impl Engine {
             outcome: serde_json::to_value(&outcome).context("serialising the outcome")?,
             request: c.req,
             insert_request: c.created,
-            update_request: !c.created && (c.step.decision.is_some() || !c.step.events.is_empty()),
+            update_request: !c.created && (!c.step.decisions.is_empty() || !c.step.events.is_empty()),
             stages: c.state.stages.iter().filter(|s| !c.before.contains(s)).collect(),
             new_tasks: c.state.tasks.iter().filter(|t| c.step.created_tasks.contains(&t.id)).collect(),
             search_text: format!("{} {} {}", c.req.artifact_type, c.req.artifact_id, c.req.policy_key),
             updated_tasks: c.state.tasks.iter().filter(|t| c.step.updated_tasks.contains(&t.id)).collect(),
-            decision: c.step.decision.as_ref(),
+            decisions: &c.step.decisions,
             events: &c.step.events,
             idempotency: c.idempotency.map(|i| (i.client.as_str(), i.key.as_str(), i.body_hash.as_str())),
             response,

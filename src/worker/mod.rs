@@ -21,11 +21,15 @@ use uuid::Uuid;
 pub use apply::{delegate, idempotency_mismatch, redirect, validate_create, validate_delegation, Applied};
 
 use crate::bus::Bus;
-use crate::command::{Envelope, Outcome, ENVELOPE_VERSION};
+use crate::command::{Command, Envelope, Outcome, ENVELOPE_VERSION};
 use crate::config::Config;
 use crate::error::{code, ApiError};
 use crate::resolver::PolicyCache;
-use crate::store::commands;
+use crate::store::{commands, requests};
+
+/// Requests looked at per round of an SLA tick, and rounds per tick.
+const TICK_BATCH: i64 = 500;
+const MAX_TICK_ROUNDS: usize = 40;
 
 pub struct Engine {
     pub pool: PgPool,
@@ -142,6 +146,9 @@ impl Engine {
             }
             Err(e) => return self.refuse(id, "invalid", &format!("invalid command: {e}")).await,
         };
+        if let Command::SlaTick { .. } = envelope.command {
+            return self.tick(&envelope).await;
+        }
         match self.execute(&envelope).await {
             Ok(applied) => {
                 self.reply(envelope.reply_to.as_deref(), id, &applied.outcome).await;
@@ -201,6 +208,49 @@ impl Engine {
                 };
                 Err(err)
             }
+        }
+    }
+
+    /// An SLA tick: every request with a due task gets its own `sla.expire`
+    /// command, applied in its own transaction with an id derived from the
+    /// tick, so a redelivered or duplicated tick expires nothing twice.
+    async fn tick(&self, tick: &Envelope) -> Handled {
+        let result = async {
+            let mut conn = self.pool.acquire().await?;
+            if let Some(outcome) = commands::processed(&mut conn, tick.id).await? {
+                return anyhow::Ok(outcome);
+            }
+            let now = Utc::now().trunc_subsecs(6);
+            let (mut requests, mut rounds) = (0usize, 0usize);
+            // Bounded: a tick expires at most MAX_TICK_ROUNDS × TICK_BATCH requests.
+            while rounds < MAX_TICK_ROUNDS {
+                rounds += 1;
+                let due = requests::with_due_tasks(&mut conn, now, TICK_BATCH).await?;
+                if due.is_empty() {
+                    break;
+                }
+                for request_id in due {
+                    let expire = Envelope {
+                        v: ENVELOPE_VERSION,
+                        id: Uuid::new_v5(&tick.id, request_id.as_bytes()),
+                        issued_at: now,
+                        actor: tick.actor.clone(),
+                        reply_to: None,
+                        command: Command::SlaExpire { request_id },
+                    };
+                    let applied = self.execute(&expire).await?;
+                    self.publish(applied.events).await;
+                    requests += 1;
+                }
+            }
+            let outcome = Outcome::ok(axum::http::StatusCode::OK, serde_json::json!({"requests": requests}));
+            commands::mark_processed(&mut conn, tick.id, tick.command.kind(), &outcome).await?;
+            Ok(outcome)
+        }
+        .await;
+        match result {
+            Ok(outcome) => Handled::Done(outcome),
+            Err(err) => Handled::Retry(format!("{err:#}")),
         }
     }
 

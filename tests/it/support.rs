@@ -40,11 +40,20 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Run the webhook role too.
     pub webhook: bool,
+    /// SLA scheduler replicas to run.
+    pub sla_schedulers: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { engine: true, reply_timeout_ms: 10_000, ack_wait_seconds: 30, env: Vec::new(), webhook: false }
+        Self {
+            engine: true,
+            reply_timeout_ms: 10_000,
+            ack_wait_seconds: 30,
+            env: Vec::new(),
+            webhook: false,
+            sla_schedulers: 0,
+        }
     }
 }
 
@@ -95,6 +104,15 @@ pub async fn spawn_with(options: Options) -> TestApp {
     };
     if options.engine {
         app.start_engine();
+    }
+    for _ in 0..options.sla_schedulers {
+        let interval = Duration::from_secs(app.config.sla.check_interval_seconds);
+        tokio::spawn(awe::sla::run(
+            app.bus.clone(),
+            app.config.nats.prefix.clone(),
+            interval,
+            app.ingress_stop.clone(),
+        ));
     }
     if options.webhook {
         let webhooks = awe::webhook::Webhooks::new(app.pool.clone(), app.bus.clone(), app.config.webhook.clone())
