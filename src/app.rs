@@ -113,7 +113,8 @@ pub async fn run(config: Config, roles: &[Role], shutdown: CancellationToken) ->
                 });
             }
             Role::Webhook => {
-                let webhooks = crate::webhook::Webhooks::new(pool.clone(), bus.clone(), config.webhook.clone())?;
+                let vault = crate::secrets::Vault::from_config(&config)?;
+                let webhooks = crate::webhook::Webhooks::new(pool.clone(), bus.clone(), config.webhook.clone(), vault)?;
                 tasks.spawn(webhooks.run(config.webhook.concurrency, shutdown.clone()));
             }
             Role::SlaScheduler => {

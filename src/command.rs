@@ -79,12 +79,29 @@ pub enum Command {
     DelegationCreate { delegation_id: Uuid, delegation: DelegationIn },
     #[serde(rename = "delegation.revoke")]
     DelegationRevoke { delegation_id: Uuid },
+    #[serde(rename = "secret.create")]
+    SecretCreate { secret_id: Uuid, caller_service: String, sealed: SealedSecret },
+    /// Replaces the caller's active secret; the old one signs on through the overlap.
+    #[serde(rename = "secret.rotate")]
+    SecretRotate { secret_id: Uuid, new_secret_id: Uuid, sealed: SealedSecret },
+    #[serde(rename = "secret.revoke")]
+    SecretRevoke { secret_id: Uuid },
     /// One SLA check; the id of the tick of an interval is the same from every scheduler.
     #[serde(rename = "sla.tick")]
     SlaTick { bucket: i64 },
     /// The part of a tick that concerns one request.
     #[serde(rename = "sla.expire")]
     SlaExpire { request_id: Uuid },
+}
+
+/// A callback secret sealed by the ingress: the plain secret never travels.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SealedSecret {
+    /// Base64.
+    pub ciphertext: String,
+    /// Base64.
+    pub nonce: String,
+    pub fingerprint: String,
 }
 
 /// An `Idempotency-Key`, scoped to the client that sent it.
@@ -112,6 +129,9 @@ impl Command {
             Self::TaskReassign { .. } => "task.reassign",
             Self::DelegationCreate { .. } => "delegation.create",
             Self::DelegationRevoke { .. } => "delegation.revoke",
+            Self::SecretCreate { .. } => "secret.create",
+            Self::SecretRotate { .. } => "secret.rotate",
+            Self::SecretRevoke { .. } => "secret.revoke",
             Self::SlaTick { .. } => "sla.tick",
             Self::SlaExpire { .. } => "sla.expire",
         }

@@ -162,6 +162,11 @@ pub struct WebhookConfig {
     pub timeout_seconds: u64,
     pub poll_interval_seconds: u64,
     pub batch_size: u32,
+    /// Base64 of 32 bytes that encrypt callback secrets at rest. Empty in dev
+    /// auth mode: a fixed development key is used, and said so in the log.
+    pub secret_key: Secret,
+    /// How long a rotated callback secret keeps signing beside its successor.
+    pub rotation_overlap_seconds: u64,
 }
 
 impl Default for WebhookConfig {
@@ -173,6 +178,8 @@ impl Default for WebhookConfig {
             timeout_seconds: 10,
             poll_interval_seconds: 2,
             batch_size: 20,
+            secret_key: Secret::default(),
+            rotation_overlap_seconds: 86_400,
         }
     }
 }
@@ -330,6 +337,16 @@ impl Config {
         }
         if self.nats.max_deliver == 0 || self.nats.max_deliver < -1 {
             bail!("nats.max_deliver must be -1 (unbounded) or at least 1");
+        }
+        let key = self.webhook.secret_key.expose();
+        if !key.is_empty() {
+            use base64::Engine as _;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(key.trim());
+            if decoded.map(|k| k.len()) != Ok(32) {
+                bail!("webhook.secret_key must be the base64 of exactly 32 bytes (e.g. `openssl rand -base64 32`)");
+            }
+        } else if !self.keycloak.dev_mode() {
+            bail!("webhook.secret_key is required when tokens are verified (keycloak.issuer is set): set AWE__WEBHOOK__SECRET_KEY to the base64 of 32 random bytes");
         }
         if self.sla.check_interval_seconds == 0 {
             bail!("sla.check_interval_seconds must be at least 1");

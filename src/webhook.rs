@@ -22,6 +22,8 @@ use uuid::Uuid;
 
 use crate::bus::Bus;
 use crate::config::WebhookConfig;
+use crate::secrets::Vault;
+use crate::store::secrets;
 use crate::store::webhooks::{self, Attempt, NewDelivery};
 
 /// `sha256=<hex>` of HMAC-SHA256 over `timestamp + "." + body`.
@@ -57,19 +59,20 @@ pub struct Webhooks {
     bus: Bus,
     http: reqwest::Client,
     config: WebhookConfig,
+    vault: Vault,
     /// One delivery at a time per request, in stream order.
     in_flight: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Webhooks {
-    pub fn new(pool: PgPool, bus: Bus, config: WebhookConfig) -> anyhow::Result<Arc<Self>> {
+    pub fn new(pool: PgPool, bus: Bus, config: WebhookConfig, vault: Vault) -> anyhow::Result<Arc<Self>> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.timeout_seconds))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("awe-webhook/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("building the HTTP client")?;
-        Ok(Arc::new(Self { pool, bus, http, config, in_flight: Mutex::new(HashMap::new()) }))
+        Ok(Arc::new(Self { pool, bus, http, config, vault, in_flight: Mutex::new(HashMap::new()) }))
     }
 
     pub async fn run(self: Arc<Self>, concurrency: usize, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -149,9 +152,15 @@ impl Webhooks {
         let mut conn = self.pool.acquire().await.context("database")?;
         let Some(callback) = webhooks::callback(&mut conn, head.request_id).await? else { return Ok(Verdict::Ack) };
         let Some(url) = callback.url.filter(|u| !u.is_empty()) else { return Ok(Verdict::Ack) };
-        // Secrets are provisioned by a later role; until then deliveries go unsigned, visibly.
-        let secret: Option<Vec<u8>> = None;
-        let _ = callback.secret_id;
+        let now = Utc::now();
+        let mut keys = Vec::new();
+        for (ciphertext, nonce) in secrets::signing_keys(&mut conn, &callback.caller, now).await? {
+            keys.push(self.vault.open(&ciphertext, &nonce)?);
+        }
+        // Unsigned only when no secret is attached and the caller has none.
+        let missing_secret = keys.is_empty() && callback.secret_id.is_some();
+        let secret = keys.first().cloned();
+        let previous = keys.get(1).cloned();
         let delivery = webhooks::open(
             &mut conn,
             &NewDelivery {
@@ -180,8 +189,25 @@ impl Webhooks {
         if let Some(secret) = &secret {
             request = request.header("X-Approval-Signature", signature(secret, timestamp, body));
         }
+        // During a rotation's overlap, the previous secret signs too.
+        if let Some(previous) = &previous {
+            request = request.header("X-Approval-Signature-Previous", signature(previous, timestamp, body));
+        }
         let clock = Instant::now();
-        let result = request.body(body.to_vec()).send().await;
+        let result = if missing_secret {
+            Err(format!(
+                "{}'s callback secret is revoked and no active one replaces it; nothing was sent",
+                callback.caller
+            ))
+        } else {
+            request.body(body.to_vec()).send().await.map_err(|err| {
+                if err.is_timeout() {
+                    "timed out".to_owned()
+                } else {
+                    err.to_string()
+                }
+            })
+        };
         let duration_ms = i32::try_from(clock.elapsed().as_millis()).unwrap_or(i32::MAX);
         let (status_code, error) = match result {
             Ok(res) if res.status().is_success() => (Some(i32::from(res.status().as_u16())), None),
@@ -190,7 +216,7 @@ impl Webhooks {
                 let text: String = res.text().await.unwrap_or_default().chars().take(200).collect();
                 (Some(i32::from(code)), Some(format!("HTTP {code}: {text}")))
             }
-            Err(err) => (None, Some(if err.is_timeout() { "timed out".to_owned() } else { err.to_string() })),
+            Err(err) => (None, Some(err)),
         };
         let max = i32::try_from(self.config.max_attempts).unwrap_or(i32::MAX);
         let (status, verdict, next) = match (&error, attempt >= max) {

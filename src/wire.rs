@@ -344,3 +344,24 @@ pub struct DeliveryQuery {
     pub request_id: Option<Uuid>,
     pub limit: Option<i64>,
 }
+
+/// A callback secret as listed: never the secret itself.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct SecretOut {
+    pub id: Uuid,
+    pub caller_service: String,
+    /// SHA-256 of the secret, hex: tells secrets apart without revealing them.
+    pub fingerprint: String,
+    pub status: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub rotated_at: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct SecretIn {
+    /// The `sub` of the caller service whose deliveries this secret signs.
+    pub caller_service: String,
+}

@@ -80,6 +80,19 @@ impl AppState {
         command: Command,
         pending: Pending,
     ) -> Result<Response, ApiError> {
+        self.dispatch_with(id, actor, command, pending, |_| {}).await
+    }
+
+    /// As `dispatch`, letting the caller add to a successful answer (a secret
+    /// shown once is never part of the stored outcome).
+    pub async fn dispatch_with(
+        &self,
+        id: Uuid,
+        actor: &Actor,
+        command: Command,
+        pending: Pending,
+        decorate: impl FnOnce(&mut Value),
+    ) -> Result<Response, ApiError> {
         let (call, reply_to, reply) = self.replies.register();
         let envelope = Envelope {
             v: ENVELOPE_VERSION,
@@ -109,7 +122,10 @@ impl AppState {
                 }
             },
         };
-        if let Some(outcome) = outcome {
+        if let Some(mut outcome) = outcome {
+            if let Outcome::Ok { body, .. } = &mut outcome {
+                decorate(body);
+            }
             return Ok(respond(outcome));
         }
         let mut response = (StatusCode::ACCEPTED, Json(pending.body)).into_response();

@@ -10,6 +10,7 @@ mod ops;
 mod policies;
 mod progress;
 mod requests;
+mod secrets;
 mod tasks;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub struct AppState {
     pub bus: Bus,
     pub auth: auth::Authenticator,
     pub policies: PolicyCache,
+    pub vault: crate::secrets::Vault,
     replies: Arc<dispatch::Replies>,
 }
 
@@ -44,7 +46,8 @@ impl AppState {
     pub async fn new(config: Config, pool: PgPool, bus: Bus) -> anyhow::Result<Arc<Self>> {
         let auth = auth::Authenticator::new(config.keycloak.clone());
         let replies = dispatch::Replies::start(&bus).await?;
-        Ok(Arc::new(Self { config, pool, bus, auth, policies: PolicyCache::default(), replies }))
+        let vault = crate::secrets::Vault::from_config(&config)?;
+        Ok(Arc::new(Self { config, pool, bus, auth, policies: PolicyCache::default(), vault, replies }))
     }
 }
 
@@ -59,6 +62,7 @@ impl AppState {
         tasks::list, tasks::stats, tasks::claim, tasks::decide, tasks::reassign,
         delegations::list, delegations::create, delegations::revoke,
         admin::audit_log, admin::command_outcome, admin::deliveries,
+        secrets::list, secrets::create, secrets::rotate, secrets::revoke,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -106,6 +110,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/awe/delegations/{delegation_id}", axum::routing::delete(delegations::revoke))
         .route("/v1/awe/admin/audit", get(admin::audit_log))
         .route("/v1/awe/admin/deliveries", get(admin::deliveries))
+        .route("/v1/awe/admin/callback-secrets", get(secrets::list).post(secrets::create))
+        .route("/v1/awe/admin/callback-secrets/{secret_id}/rotate", post(secrets::rotate))
+        .route("/v1/awe/admin/callback-secrets/{secret_id}", axum::routing::delete(secrets::revoke))
         .route("/v1/awe/commands/{command_id}", get(admin::command_outcome))
         .with_state(state);
     Router::new()

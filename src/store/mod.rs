@@ -8,6 +8,7 @@ pub mod delegations;
 pub mod policies;
 pub mod reads;
 pub mod requests;
+pub mod secrets;
 pub mod step;
 pub mod webhooks;
 

@@ -6,16 +6,21 @@ use uuid::Uuid;
 
 use crate::wire::DeliveryOut;
 
-/// Where a request's events go.
+/// Where a request's events go, and whose secrets sign them.
 pub struct Callback {
     pub url: Option<String>,
     pub secret_id: Option<Uuid>,
+    /// The caller service of the attached secret, or the request's creator.
+    pub caller: String,
 }
 
 pub async fn callback(conn: &mut PgConnection, request_id: Uuid) -> sqlx::Result<Option<Callback>> {
     sqlx::query_as!(
         Callback,
-        r#"SELECT callback_url AS url, callback_secret_id AS secret_id FROM approval_request WHERE id = $1"#,
+        r#"SELECT r.callback_url AS url, r.callback_secret_id AS secret_id,
+                  coalesce(s.caller_service, r.source_service) AS "caller!"
+           FROM approval_request r LEFT JOIN callback_secret s ON s.id = r.callback_secret_id
+           WHERE r.id = $1"#,
         request_id
     )
     .fetch_optional(&mut *conn)

@@ -11,19 +11,21 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Engine;
-use crate::command::{Command, Envelope, IdempotencyClaim, Outcome};
+use crate::command::{Command, Envelope, IdempotencyClaim, Outcome, SealedSecret};
 use crate::domain::{Actor, Ids, OnBreach, PolicyIn, PolicyStatus};
 use crate::engine::{Assignee, DecisionInput, Machine, Refusal, RequestState, Resolution, StageState, Step};
 use crate::error::{code, ApiError, Result};
 use crate::event::StoredEvent;
 use crate::resolver::CompiledPolicy;
+use crate::secrets::Sealed;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::delegations::{self, NewDelegation};
 use crate::store::policies::{self, Policy};
 use crate::store::requests::{self, task_out, RequestRow};
+use crate::store::secrets;
 use crate::store::step::{self, StepWrite};
 use crate::store::{commands, is_unique_violation};
-use crate::wire::{CreateRequestIn, CreateRequestOut, DecisionOut, DelegationIn};
+use crate::wire::{CreateRequestIn, CreateRequestOut, DecisionOut, DelegationIn, SecretOut};
 
 /// What a command did: its answer and the events it committed.
 pub struct Applied {
@@ -101,6 +103,13 @@ impl Engine {
             Command::DelegationRevoke { delegation_id } => {
                 self.delegation_revoke(conn, *delegation_id, actor, &mut ids, now).await
             }
+            Command::SecretCreate { secret_id, caller_service, sealed } => {
+                self.secret_create(conn, *secret_id, caller_service, sealed, actor, &mut ids, now).await
+            }
+            Command::SecretRotate { secret_id, new_secret_id, sealed } => {
+                self.secret_rotate(conn, *secret_id, *new_secret_id, sealed, actor, &mut ids, now).await
+            }
+            Command::SecretRevoke { secret_id } => self.secret_revoke(conn, *secret_id, actor, &mut ids, now).await,
             Command::SlaExpire { request_id } => self.sla_expire(conn, env.id, *request_id, now).await,
             Command::SlaTick { .. } => {
                 Err(ApiError::Internal(anyhow::anyhow!("a tick is not applied in one transaction")))
@@ -355,6 +364,19 @@ impl Engine {
             }
         }
         validate_create(input)?;
+        if let Some(secret_id) = input.callback_secret_id {
+            let usable = secrets::get(conn, secret_id)
+                .await
+                .context("secret lookup")?
+                .filter(|s| s.status != "revoked" && (s.caller_service == actor.sub || actor.is_admin()));
+            if usable.is_none() {
+                return Err(ApiError::invalid(
+                    &["body", "callback_secret_id"],
+                    "no usable callback secret of yours has this id (unknown, revoked, or another caller's)",
+                    json!(secret_id),
+                ));
+            }
+        }
         let row =
             policies::active_row(conn, &input.policy_key).await.context("active policy lookup")?.ok_or_else(|| {
                 ApiError::not_found(code::POLICY_NOT_FOUND, format!("No active policy for '{}'", input.policy_key))
@@ -634,6 +656,142 @@ impl Engine {
         self.commit(conn, change, outcome).await
     }
 
+    // ------------------------------------------------------------ callback secrets
+
+    #[allow(clippy::too_many_arguments)]
+    async fn secret_create(
+        &self,
+        conn: &mut PgConnection,
+        id: Uuid,
+        caller: &str,
+        sealed: &SealedSecret,
+        actor: &Actor,
+        ids: &mut Ids,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        require_admin(actor)?;
+        if caller.trim().is_empty() || caller.chars().count() > MAX_ID_LEN {
+            return Err(ApiError::invalid(
+                &["body", "caller_service"],
+                format!("must be 1 to {MAX_ID_LEN} characters"),
+                json!(caller),
+            ));
+        }
+        let sealed = unwire(sealed)?;
+        let out = match secrets::insert(conn, id, caller, &sealed, &actor.sub, now).await {
+            Ok(out) => out,
+            Err(e) if is_unique_violation(&e, "callback_secret_one_active") => {
+                return Err(ApiError::conflict(
+                    code::INVALID_STATE,
+                    format!("{caller} already has an active secret; rotate it instead"),
+                ));
+            }
+            Err(e) => return Err(ApiError::Internal(e.into())),
+        };
+        self.audit_secret(
+            conn,
+            ids,
+            actor,
+            "callback_secret.create",
+            &out,
+            None,
+            format!("Created a callback secret for {caller}"),
+        )
+        .await?;
+        Ok(Applied::answer(StatusCode::CREATED, out))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn secret_rotate(
+        &self,
+        conn: &mut PgConnection,
+        id: Uuid,
+        new_id: Uuid,
+        sealed: &SealedSecret,
+        actor: &Actor,
+        ids: &mut Ids,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        require_admin(actor)?;
+        let old = self.secret(conn, id).await?;
+        if old.status != "active" {
+            return Err(ApiError::conflict(
+                code::INVALID_STATE,
+                format!("Secret {id} is {}; only the active secret rotates", old.status),
+            ));
+        }
+        let valid_until =
+            now + chrono::Duration::seconds(i64::try_from(self.rotation_overlap.as_secs()).unwrap_or(i64::MAX / 2));
+        secrets::retire(conn, id, "rotated", now, Some(valid_until)).await.context("retiring the secret")?;
+        let out = secrets::insert(conn, new_id, &old.caller_service, &unwire(sealed)?, &actor.sub, now)
+            .await
+            .context("inserting the secret")?;
+        let summary =
+            format!("Rotated the callback secret of {}; the old one signs until {valid_until}", old.caller_service);
+        self.audit_secret(conn, ids, actor, "callback_secret.rotate", &out, Some(json!(old)), summary).await?;
+        Ok(Applied::answer(StatusCode::CREATED, out))
+    }
+
+    async fn secret_revoke(
+        &self,
+        conn: &mut PgConnection,
+        id: Uuid,
+        actor: &Actor,
+        ids: &mut Ids,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        require_admin(actor)?;
+        let old = self.secret(conn, id).await?;
+        if old.status == "revoked" {
+            return Err(ApiError::conflict(code::INVALID_STATE, format!("Secret {id} is already revoked")));
+        }
+        secrets::retire(conn, id, "revoked", now, None).await.context("revoking the secret")?;
+        let after = self.secret(conn, id).await?;
+        self.audit_secret(
+            conn,
+            ids,
+            actor,
+            "callback_secret.revoke",
+            &after,
+            Some(json!(old)),
+            format!("Revoked secret {id}"),
+        )
+        .await?;
+        Ok(Applied::answer(StatusCode::NO_CONTENT, Value::Null))
+    }
+
+    async fn secret(&self, conn: &mut PgConnection, id: Uuid) -> Result<SecretOut> {
+        secrets::get(conn, id)
+            .await
+            .context("secret lookup")?
+            .ok_or_else(|| ApiError::not_found(code::TASK_NOT_FOUND, format!("Callback secret {id} not found")))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn audit_secret(
+        &self,
+        conn: &mut PgConnection,
+        ids: &mut Ids,
+        actor: &Actor,
+        action: &str,
+        after: &SecretOut,
+        before: Option<Value>,
+        summary: String,
+    ) -> Result<()> {
+        let entry = AuditEntry {
+            actor,
+            action,
+            resource_type: "callback_secret",
+            resource_id: after.id.to_string(),
+            summary,
+            before,
+            after: Some(json!(after)),
+            metadata: Some(json!({"caller_service": after.caller_service})),
+        };
+        audit::record(conn, ids.next_id(), entry).await.context("writing audit row")?;
+        Ok(())
+    }
+
     // ------------------------------------------------------------ delegations
 
     async fn delegation_create(
@@ -908,6 +1066,20 @@ fn version_not_found(key: &str, version: i32) -> ApiError {
 
 pub const MAX_ID_LEN: usize = 255;
 pub const MAX_URL_LEN: usize = 2048;
+
+fn unwire(sealed: &SealedSecret) -> Result<Sealed> {
+    use base64::Engine as _;
+    let decode = |field: &str, v: &str| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v)
+            .map_err(|_| ApiError::invalid(&["payload", "sealed", field], "must be base64", Value::Null))
+    };
+    Ok(Sealed {
+        ciphertext: decode("ciphertext", &sealed.ciphertext)?,
+        nonce: decode("nonce", &sealed.nonce)?,
+        fingerprint: sealed.fingerprint.clone(),
+    })
+}
 
 /// A window must end after it starts and name someone else.
 pub fn validate_delegation(d: &DelegationIn) -> Result<()> {

@@ -37,6 +37,8 @@ pub struct Engine {
     pub policies: PolicyCache,
     published: mpsc::Sender<Vec<Uuid>>,
     max_deliver: i64,
+    /// How long a rotated callback secret keeps signing.
+    rotation_overlap: Duration,
 }
 
 /// What became of one message.
@@ -55,7 +57,14 @@ impl Engine {
     pub fn new(pool: PgPool, bus: Bus, config: &Config, shutdown: CancellationToken) -> Arc<Self> {
         let (published, marks) = mpsc::channel(4096);
         tokio::spawn(relay::mark_published(pool.clone(), marks, shutdown));
-        Arc::new(Self { pool, bus, policies: PolicyCache::default(), published, max_deliver: config.nats.max_deliver })
+        Arc::new(Self {
+            pool,
+            bus,
+            policies: PolicyCache::default(),
+            published,
+            max_deliver: config.nats.max_deliver,
+            rotation_overlap: Duration::from_secs(config.webhook.rotation_overlap_seconds),
+        })
     }
 
     /// Consumes the command stream until `shutdown`, then drains in-flight work.

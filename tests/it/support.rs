@@ -115,8 +115,10 @@ pub async fn spawn_with(options: Options) -> TestApp {
         ));
     }
     if options.webhook {
-        let webhooks = awe::webhook::Webhooks::new(app.pool.clone(), app.bus.clone(), app.config.webhook.clone())
-            .expect("webhooks");
+        let vault = awe::secrets::Vault::from_config(&app.config).expect("vault");
+        let webhooks =
+            awe::webhook::Webhooks::new(app.pool.clone(), app.bus.clone(), app.config.webhook.clone(), vault)
+                .expect("webhooks");
         tokio::spawn(webhooks.run(8, app.ingress_stop.clone()));
     }
     app

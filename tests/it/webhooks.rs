@@ -17,6 +17,8 @@ struct Received {
     at: Instant,
     headers: HeaderMap,
     body: Value,
+    /// The body exactly as it arrived: what the signature covers.
+    raw: String,
 }
 
 /// A caller's callback handler that fails the first `failures` attempts of every event.
@@ -35,11 +37,11 @@ async fn receiver(failures: usize) -> Receiver {
             post(
                 |State((seen, failures)): State<(Arc<Mutex<Vec<Received>>>, usize)>,
                  headers: HeaderMap,
-                 body: String| async move {
-                    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                 raw: String| async move {
+                    let body: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
                     let mut seen = seen.lock().expect("seen");
                     let earlier = seen.iter().filter(|r| r.body["event_id"] == body["event_id"]).count();
-                    seen.push(Received { at: Instant::now(), headers, body });
+                    seen.push(Received { at: Instant::now(), headers, body, raw });
                     if earlier < failures {
                         AxumStatus::INTERNAL_SERVER_ERROR
                     } else {
@@ -163,5 +165,107 @@ async fn a_receiver_that_always_fails_ends_exhausted_after_the_last_attempt() {
     assert!(exhausted[0]["last_error"].as_str().expect("error").starts_with("HTTP 500"));
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(hook.seen.lock().expect("seen").len(), 4, "no attempt after the last");
+    app.stop().await;
+}
+
+/// What a receiver computes: HMAC-SHA256 over `timestamp + "." + raw body`.
+fn hmac_hex(secret: &str, headers: &HeaderMap, raw: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let ts = headers["x-approval-timestamp"].to_str().expect("ts");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(format!("{ts}.{raw}").as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+async fn new_secret(app: &TestApp, caller: &str) -> Value {
+    let (status, secret) = app.post("/admin/callback-secrets", &admin(), json!({"caller_service": caller})).await;
+    assert_eq!(status, StatusCode::CREATED, "{secret}");
+    secret
+}
+
+#[tokio::test]
+async fn deliveries_are_signed_with_the_callers_secret_which_is_shown_once() {
+    let app = spawn_with(webhook_options("1", 3)).await;
+    let hook = receiver(0).await;
+    let secret = new_secret(&app, "registry").await;
+    let raw = secret["secret"].as_str().expect("the secret, once").to_owned();
+    let (_, listed) = app.get("/admin/callback-secrets?caller_service=registry", &viewer()).await;
+    assert!(listed[0]["secret"].is_null() && !listed.to_string().contains(&raw), "never listed: {listed}");
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM callback_secret WHERE position($1::bytea in ciphertext) > 0")
+            .bind(raw.as_bytes())
+            .fetch_one(&app.pool)
+            .await
+            .expect("count");
+    assert_eq!(stored, 0, "kept sealed");
+
+    app.active_policy(
+        json!({"policy_key": "none", "name": "n", "artifact_type": "registry.change_request", "stages": []}),
+    )
+    .await;
+    let rid = create_with_callback(&app, "none", "cr-sig", &hook.url).await;
+    app.eventually("two deliveries", || async { hook.seen.lock().expect("seen").len() >= 2 }).await;
+    for received in hook.seen.lock().expect("seen").iter() {
+        let signature = received.headers["x-approval-signature"].to_str().expect("signed");
+        assert_eq!(signature, hmac_hex(&raw, &received.headers, &received.raw));
+        assert!(received.headers.get("x-approval-signature-previous").is_none());
+    }
+    let (_, deliveries) = app.get(&format!("/admin/deliveries?request_id={rid}"), &viewer()).await;
+    assert!(deliveries.as_array().expect("list").iter().all(|d| d["signed"] == true));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_rotated_secret_signs_beside_its_successor_until_the_overlap_ends() {
+    let mut options = webhook_options("1", 3);
+    options.env.push(("AWE__WEBHOOK__ROTATION_OVERLAP_SECONDS".into(), "3".into()));
+    let app = spawn_with(options).await;
+    let hook = receiver(0).await;
+    let old = new_secret(&app, "registry").await;
+    let (status, new) = app
+        .post(&format!("/admin/callback-secrets/{}/rotate", old["id"].as_str().expect("id")), &admin(), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{new}");
+    let (old_raw, new_raw) = (old["secret"].as_str().expect("old"), new["secret"].as_str().expect("new"));
+    app.active_policy(
+        json!({"policy_key": "none", "name": "n", "artifact_type": "registry.change_request", "stages": []}),
+    )
+    .await;
+
+    create_with_callback(&app, "none", "cr-rot1", &hook.url).await;
+    app.eventually("deliveries during the overlap", || async { hook.seen.lock().expect("seen").len() >= 2 }).await;
+    let during = hook.seen.lock().expect("seen")[0].clone();
+    assert_eq!(
+        during.headers["x-approval-signature"].to_str().expect("new"),
+        hmac_hex(new_raw, &during.headers, &during.raw)
+    );
+    assert_eq!(
+        during.headers["x-approval-signature-previous"].to_str().expect("old"),
+        hmac_hex(old_raw, &during.headers, &during.raw)
+    );
+
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    create_with_callback(&app, "none", "cr-rot2", &hook.url).await;
+    app.eventually("deliveries after the overlap", || async { hook.seen.lock().expect("seen").len() >= 4 }).await;
+    let after = hook.seen.lock().expect("seen")[3].clone();
+    assert_eq!(
+        after.headers["x-approval-signature"].to_str().expect("new"),
+        hmac_hex(new_raw, &after.headers, &after.raw)
+    );
+    assert!(after.headers.get("x-approval-signature-previous").is_none(), "the old secret no longer signs");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unknown_or_foreign_callback_secret_is_refused_at_creation() {
+    let app = spawn_app().await;
+    app.active_policy(two_stage_policy("registry.cr.v1")).await;
+    let theirs = new_secret(&app, "pbms").await;
+    for secret_id in [json!(uuid::Uuid::new_v4()), theirs["id"].clone()] {
+        let mut body = new_request("registry.cr.v1", "cr-sec");
+        body["callback_secret_id"] = secret_id;
+        let (status, answer) = app.post("/requests", &service("registry"), body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    }
     app.stop().await;
 }
