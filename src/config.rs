@@ -448,6 +448,7 @@ mod tests {
                 ("AWE__WEBHOOK__BACKOFF_SECONDS", "1,2,4"),
                 ("AWE__WEBHOOK__MAX_ATTEMPTS", "3"),
                 ("AWE__KEYCLOAK__ISSUER", "http://kc/realms/staff"),
+                ("AWE__WEBHOOK__SECRET_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
                 ("AWE__HTTP__ADDR", "0.0.0.0:9000"),
                 ("DATABASE_URL", "postgres://u:pw@db/awe"),
             ]),
@@ -458,6 +459,14 @@ mod tests {
         assert_eq!(config.keycloak.issuer, "http://kc/realms/staff");
         assert_eq!(config.http.addr.port(), 9000);
         assert_eq!(config.database.url.expose(), "postgres://u:pw@db/awe");
+    }
+
+    #[test]
+    fn verified_tokens_need_a_key_for_callback_secrets() {
+        let err = Config::load_from(None, env(&[("AWE__KEYCLOAK__ISSUER", "http://kc/realms/staff")])).unwrap_err();
+        assert!(format!("{err:#}").contains("webhook.secret_key is required"), "{err:#}");
+        let short = Config::load_from(None, env(&[("AWE__WEBHOOK__SECRET_KEY", "c2hvcnQ=")])).unwrap_err();
+        assert!(format!("{short:#}").contains("exactly 32 bytes"), "{short:#}");
     }
 
     #[test]

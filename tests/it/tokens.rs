@@ -76,6 +76,7 @@ async fn tokens_are_verified_against_the_issuers_keys_with_every_check() {
             ("AWE__KEYCLOAK__ISSUER".into(), issuer.url()),
             ("AWE__KEYCLOAK__AUDIENCE".into(), AUDIENCE.into()),
             ("AWE__KEYCLOAK__JWKS_MIN_REFRESH_SECONDS".into(), "0".into()),
+            ("AWE__WEBHOOK__SECRET_KEY".into(), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
         ],
         ..Options::default()
     })
