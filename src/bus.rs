@@ -140,6 +140,25 @@ impl Bus {
         Ok(ack.duplicate)
     }
 
+    /// Asks the webhook role to send an event again for a delivery an operator retried.
+    pub async fn publish_redelivery(
+        &self,
+        delivery_id: uuid::Uuid,
+        msg_id: &str,
+        event: &StoredEvent,
+    ) -> anyhow::Result<()> {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", msg_id);
+        headers.insert("Awe-Delivery-Id", delivery_id.to_string().as_str());
+        self.js
+            .publish_with_headers(format!("{}.hook.{delivery_id}", self.prefix), headers, Bytes::from(event.body()))
+            .await
+            .context("publishing a redelivery")?
+            .await
+            .context("JetStream did not acknowledge a redelivery")?;
+        Ok(())
+    }
+
     /// Publishes events (deduplicated by event id) and waits for every ack.
     pub async fn publish_events(&self, events: &[StoredEvent]) -> anyhow::Result<()> {
         let mut acks = Vec::with_capacity(events.len());

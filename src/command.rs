@@ -86,6 +86,18 @@ pub enum Command {
     SecretRotate { secret_id: Uuid, new_secret_id: Uuid, sealed: SealedSecret },
     #[serde(rename = "secret.revoke")]
     SecretRevoke { secret_id: Uuid },
+    /// Sends deliveries again: one by id, or the exhausted ones of a request or a time range.
+    #[serde(rename = "delivery.retry")]
+    DeliveryRetry {
+        #[serde(default)]
+        delivery_id: Option<Uuid>,
+        #[serde(default)]
+        request_id: Option<Uuid>,
+        #[serde(default)]
+        since: Option<DateTime<Utc>>,
+        #[serde(default)]
+        until: Option<DateTime<Utc>>,
+    },
     /// One SLA check; the id of the tick of an interval is the same from every scheduler.
     #[serde(rename = "sla.tick")]
     SlaTick { bucket: i64 },
@@ -132,6 +144,7 @@ impl Command {
             Self::SecretCreate { .. } => "secret.create",
             Self::SecretRotate { .. } => "secret.rotate",
             Self::SecretRevoke { .. } => "secret.revoke",
+            Self::DeliveryRetry { .. } => "delivery.retry",
             Self::SlaTick { .. } => "sla.tick",
             Self::SlaExpire { .. } => "sla.expire",
         }

@@ -365,3 +365,16 @@ pub struct SecretIn {
     /// The `sub` of the caller service whose deliveries this secret signs.
     pub caller_service: String,
 }
+
+/// Body of a bulk retry: the exhausted deliveries of a request, of a time range, or both.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct BulkRetryIn {
+    #[serde(default)]
+    pub request_id: Option<Uuid>,
+    /// Inclusive, on the delivery's creation time.
+    #[serde(default)]
+    pub since: Option<DateTime<Utc>>,
+    /// Exclusive.
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+}

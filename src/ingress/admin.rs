@@ -14,9 +14,10 @@ use super::auth::Caller;
 use super::dispatch::respond;
 use super::extract::{Path, Query};
 use super::AppState;
+use crate::command::Command;
 use crate::error::{ApiError, Result};
 use crate::store::{audit, commands, webhooks};
-use crate::wire::{AuditActionOut, AuditQuery, DeliveryOut, DeliveryQuery};
+use crate::wire::{AuditActionOut, AuditQuery, BulkRetryIn, DeliveryOut, DeliveryQuery};
 
 #[utoipa::path(get, path = "/v1/awe/admin/audit", tag = "admin", params(AuditQuery),
     responses((status = 200, description = "Newest first", body = [AuditActionOut])))]
@@ -73,4 +74,41 @@ pub async fn deliveries(
     }
     let mut conn = s.pool.acquire().await.context("database")?;
     Ok(Json(webhooks::list(&mut conn, q.status.as_deref(), q.request_id, limit).await.context("listing deliveries")?))
+}
+
+fn pending(command_id: Uuid) -> super::dispatch::Pending {
+    super::dispatch::Pending {
+        location: format!("/v1/awe/commands/{command_id}"),
+        body: json!({"command_id": command_id, "status": "accepted"}),
+    }
+}
+
+#[utoipa::path(post, path = "/v1/awe/admin/deliveries/{delivery_id}/retry", tag = "admin",
+    params(("delivery_id" = Uuid, Path)),
+    responses((status = 200, description = "Pending again, attempt 0; sent again at once", body = DeliveryOut),
+              (status = 404, description = "AWE-007: no such delivery"), (status = 409, description = "AWE-007: already delivered")))]
+pub async fn retry(State(s): State<Arc<AppState>>, caller: Caller, Path(delivery_id): Path<Uuid>) -> Result<Response> {
+    let actor = caller.require_admin()?;
+    let id = Uuid::now_v7();
+    let command = Command::DeliveryRetry { delivery_id: Some(delivery_id), request_id: None, since: None, until: None };
+    s.dispatch(id, actor, command, pending(id)).await
+}
+
+#[utoipa::path(post, path = "/v1/awe/admin/deliveries/retry", tag = "admin", request_body = BulkRetryIn,
+    responses((status = 200, description = "`{retried, delivery_ids}`: the exhausted deliveries sent again"),
+              (status = 422, description = "Neither a request nor a time range")))]
+pub async fn retry_bulk(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    body: super::extract::Body<BulkRetryIn>,
+) -> Result<Response> {
+    let actor = caller.require_admin()?;
+    let b = body.value;
+    if b.request_id.is_none() && b.since.is_none() && b.until.is_none() {
+        return Err(ApiError::invalid(&["body"], "name a request_id or a time range (since, until)", json!(null)));
+    }
+    let id = Uuid::now_v7();
+    let command =
+        Command::DeliveryRetry { delivery_id: None, request_id: b.request_id, since: b.since, until: b.until };
+    s.dispatch(id, actor, command, pending(id)).await
 }

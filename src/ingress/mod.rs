@@ -61,7 +61,7 @@ impl AppState {
         requests::create, requests::search, requests::get, requests::cancel, requests::events,
         tasks::list, tasks::stats, tasks::claim, tasks::decide, tasks::reassign,
         delegations::list, delegations::create, delegations::revoke,
-        admin::audit_log, admin::command_outcome, admin::deliveries,
+        admin::audit_log, admin::command_outcome, admin::deliveries, admin::retry, admin::retry_bulk,
         secrets::list, secrets::create, secrets::rotate, secrets::revoke,
     ),
     modifiers(&BearerAuth),
@@ -110,6 +110,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/awe/delegations/{delegation_id}", axum::routing::delete(delegations::revoke))
         .route("/v1/awe/admin/audit", get(admin::audit_log))
         .route("/v1/awe/admin/deliveries", get(admin::deliveries))
+        .route("/v1/awe/admin/deliveries/retry", post(admin::retry_bulk))
+        .route("/v1/awe/admin/deliveries/{delivery_id}/retry", post(admin::retry))
         .route("/v1/awe/admin/callback-secrets", get(secrets::list).post(secrets::create))
         .route("/v1/awe/admin/callback-secrets/{secret_id}/rotate", post(secrets::rotate))
         .route("/v1/awe/admin/callback-secrets/{secret_id}", axum::routing::delete(secrets::revoke))

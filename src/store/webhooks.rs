@@ -117,3 +117,82 @@ pub async fn list(
     .fetch_all(&mut *conn)
     .await
 }
+
+/// Sets deliveries back to pending for another round of attempts; returns them.
+pub async fn reset(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<DeliveryOut>> {
+    sqlx::query_as!(
+        DeliveryOut,
+        r#"UPDATE webhook_delivery
+           SET status = 'pending', attempt = 0, next_attempt_at = now(), last_error = NULL, last_status_code = NULL,
+               updated_at = now()
+           WHERE id = ANY($1)
+           RETURNING id, event_id, request_id, event_type, seq, url, status, attempt, signed, next_attempt_at,
+                     last_attempt_at, last_status_code, last_error, created_at, updated_at"#,
+        ids
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<DeliveryOut>> {
+    sqlx::query_as!(
+        DeliveryOut,
+        r#"SELECT id, event_id, request_id, event_type, seq, url, status, attempt, signed, next_attempt_at,
+                  last_attempt_at, last_status_code, last_error, created_at, updated_at
+           FROM webhook_delivery WHERE id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// Exhausted deliveries of a request and/or a time range, oldest first.
+pub async fn exhausted(
+    conn: &mut PgConnection,
+    request_id: Option<Uuid>,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    limit: i64,
+) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT id FROM webhook_delivery
+         WHERE status = 'exhausted' AND ($1::uuid IS NULL OR request_id = $1)
+           AND ($2::timestamptz IS NULL OR created_at >= $2) AND ($3::timestamptz IS NULL OR created_at < $3)
+         ORDER BY created_at, seq LIMIT $4 FOR UPDATE",
+        request_id,
+        since,
+        until,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// The events behind deliveries, to send again.
+pub async fn events_of(
+    conn: &mut PgConnection,
+    delivery_ids: &[Uuid],
+) -> sqlx::Result<Vec<(Uuid, crate::event::StoredEvent)>> {
+    let rows = sqlx::query!(
+        "SELECT d.id AS delivery_id, e.id, e.request_id, e.seq, e.event_type, e.payload, e.created_at
+         FROM webhook_delivery d JOIN approval_event e ON e.id = d.event_id
+         WHERE d.id = ANY($1) ORDER BY e.request_id, e.seq",
+        delivery_ids
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let event = crate::event::StoredEvent {
+                id: r.id,
+                request_id: r.request_id,
+                seq: r.seq,
+                event_type: r.event_type,
+                payload: r.payload,
+                created_at: r.created_at,
+            };
+            (r.delivery_id, event)
+        })
+        .collect())
+}

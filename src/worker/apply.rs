@@ -22,9 +22,9 @@ use crate::store::audit::{self, AuditEntry};
 use crate::store::delegations::{self, NewDelegation};
 use crate::store::policies::{self, Policy};
 use crate::store::requests::{self, task_out, RequestRow};
-use crate::store::secrets;
 use crate::store::step::{self, StepWrite};
 use crate::store::{commands, is_unique_violation};
+use crate::store::{secrets, webhooks};
 use crate::wire::{CreateRequestIn, CreateRequestOut, DecisionOut, DelegationIn, SecretOut};
 
 /// What a command did: its answer and the events it committed.
@@ -110,6 +110,9 @@ impl Engine {
                 self.secret_rotate(conn, *secret_id, *new_secret_id, sealed, actor, &mut ids, now).await
             }
             Command::SecretRevoke { secret_id } => self.secret_revoke(conn, *secret_id, actor, &mut ids, now).await,
+            Command::DeliveryRetry { delivery_id, request_id, since, until } => {
+                self.delivery_retry(conn, *delivery_id, *request_id, *since, *until, actor, &mut ids).await
+            }
             Command::SlaExpire { request_id } => self.sla_expire(conn, env.id, *request_id, now).await,
             Command::SlaTick { .. } => {
                 Err(ApiError::Internal(anyhow::anyhow!("a tick is not applied in one transaction")))
@@ -654,6 +657,69 @@ impl Engine {
             idempotency: None,
         };
         self.commit(conn, change, outcome).await
+    }
+
+    // ------------------------------------------------------------ webhook deliveries
+
+    #[allow(clippy::too_many_arguments)]
+    async fn delivery_retry(
+        &self,
+        conn: &mut PgConnection,
+        delivery_id: Option<Uuid>,
+        request_id: Option<Uuid>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        actor: &Actor,
+        ids: &mut Ids,
+    ) -> Result<Applied> {
+        require_admin(actor)?;
+        if let Some(id) = delivery_id {
+            let before = webhooks::get(conn, id)
+                .await
+                .context("delivery lookup")?
+                .ok_or_else(|| ApiError::not_found(code::INVALID_STATE, format!("Delivery {id} not found")))?;
+            if before.status == "delivered" {
+                return Err(ApiError::conflict(
+                    code::INVALID_STATE,
+                    format!("Delivery {id} was delivered; nothing to retry"),
+                ));
+            }
+            let after = webhooks::reset(conn, &[id]).await.context("resetting the delivery")?;
+            let after = after.into_iter().next().context("the reset delivery")?;
+            let entry = AuditEntry {
+                actor,
+                action: "delivery.retry",
+                resource_type: "delivery",
+                resource_id: id.to_string(),
+                summary: format!(
+                    "Retried the {} delivery of {} to {}",
+                    before.event_type, before.request_id, before.url
+                ),
+                before: Some(json!({"status": before.status, "attempt": before.attempt,
+                                    "last_status_code": before.last_status_code, "last_error": before.last_error})),
+                after: Some(json!({"status": "pending", "attempt": 0})),
+                metadata: Some(json!({"request_id": before.request_id})),
+            };
+            audit::record(conn, ids.next_id(), entry).await.context("writing audit row")?;
+            return Ok(Applied::answer(StatusCode::OK, after));
+        }
+        if request_id.is_none() && since.is_none() && until.is_none() {
+            return Err(ApiError::invalid(&["body"], "name a request_id or a time range (since, until)", Value::Null));
+        }
+        let targets = webhooks::exhausted(conn, request_id, since, until, 1000).await.context("finding deliveries")?;
+        webhooks::reset(conn, &targets).await.context("resetting deliveries")?;
+        let entry = AuditEntry {
+            actor,
+            action: "delivery.retry",
+            resource_type: "delivery",
+            resource_id: request_id.map_or_else(|| "bulk".to_owned(), |r| r.to_string()),
+            summary: format!("Retried {} exhausted deliveries", targets.len()),
+            before: Some(json!({"status": "exhausted"})),
+            after: Some(json!({"status": "pending", "attempt": 0})),
+            metadata: Some(json!({"request_id": request_id, "since": since, "until": until, "delivery_ids": targets})),
+        };
+        audit::record(conn, ids.next_id(), entry).await.context("writing audit row")?;
+        Ok(Applied::answer(StatusCode::OK, json!({"retried": targets.len(), "delivery_ids": targets})))
     }
 
     // ------------------------------------------------------------ callback secrets

@@ -160,6 +160,12 @@ impl Engine {
         }
         match self.execute(&envelope).await {
             Ok(applied) => {
+                if let Command::DeliveryRetry { .. } = envelope.command {
+                    // Also after a redelivery of an applied retry: the triggers are idempotent.
+                    if let Err(err) = self.trigger_redeliveries(id, &applied.outcome).await {
+                        return Handled::Retry(format!("{err:#}"));
+                    }
+                }
                 self.reply(envelope.reply_to.as_deref(), id, &applied.outcome).await;
                 self.publish(applied.events).await;
                 Handled::Done(applied.outcome)
@@ -261,6 +267,23 @@ impl Engine {
             Ok(outcome) => Handled::Done(outcome),
             Err(err) => Handled::Retry(format!("{err:#}")),
         }
+    }
+
+    /// Tells the webhook role to send the retried deliveries again.
+    async fn trigger_redeliveries(&self, command_id: Uuid, outcome: &Outcome) -> anyhow::Result<()> {
+        let Outcome::Ok { body, .. } = outcome else { return Ok(()) };
+        let ids: Vec<Uuid> = match body.get("delivery_ids").and_then(|v| v.as_array()) {
+            Some(list) => list.iter().filter_map(|v| v.as_str()).filter_map(|s| Uuid::parse_str(s).ok()).collect(),
+            None => body.get("id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok()).into_iter().collect(),
+        };
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await?;
+        for (delivery_id, event) in crate::store::webhooks::events_of(&mut conn, &ids).await? {
+            self.bus.publish_redelivery(delivery_id, &format!("{command_id}:{delivery_id}"), &event).await?;
+        }
+        Ok(())
     }
 
     async fn stored(&self, id: Uuid) -> anyhow::Result<Applied> {

@@ -269,3 +269,50 @@ async fn an_unknown_or_foreign_callback_secret_is_refused_at_creation() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_exhausted_delivery_is_delivered_after_a_manual_retry() {
+    let app = spawn_with(webhook_options("1", 2)).await;
+    // Fails twice per event: exhausted after the two allowed attempts, then succeeds.
+    let hook = receiver(2).await;
+    app.active_policy(
+        json!({"policy_key": "none", "name": "n", "artifact_type": "registry.change_request", "stages": []}),
+    )
+    .await;
+    let rid = create_with_callback(&app, "none", "cr-retry", &hook.url).await;
+    let exhausted = format!("/admin/deliveries?request_id={rid}&status=exhausted");
+    app.eventually("exhausted", || async {
+        app.get(&exhausted, &viewer()).await.1.as_array().map(Vec::len) == Some(2)
+    })
+    .await;
+    let (_, list) = app.get(&exhausted, &viewer()).await;
+    let one = list[0]["id"].as_str().expect("id").to_owned();
+
+    let (status, body) = app.post(&format!("/admin/deliveries/{one}/retry"), &viewer(), json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, reset) = app.post(&format!("/admin/deliveries/{one}/retry"), &admin(), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{reset}");
+    assert_eq!((reset["status"].as_str(), reset["attempt"].as_i64()), (Some("pending"), Some(0)));
+    let delivered = format!("/admin/deliveries?request_id={rid}&status=delivered");
+    app.eventually("delivered after the retry", || async {
+        app.get(&delivered, &viewer()).await.1.as_array().map(Vec::len) == Some(1)
+    })
+    .await;
+    let (status, body) = app.post(&format!("/admin/deliveries/{one}/retry"), &admin(), json!({})).await;
+    assert_eq!((status, body["errors"][0]["errorCode"].as_str()), (StatusCode::CONFLICT, Some("AWE-007")));
+    let (status, body) =
+        app.post(&format!("/admin/deliveries/{}/retry", uuid::Uuid::new_v4()), &admin(), json!({})).await;
+    assert_eq!((status, body["errors"][0]["errorCode"].as_str()), (StatusCode::NOT_FOUND, Some("AWE-007")));
+
+    // The other one, in bulk by request.
+    let (status, bulk) = app.post("/admin/deliveries/retry", &admin(), json!({"request_id": rid})).await;
+    assert_eq!((status, bulk["retried"].as_i64()), (StatusCode::OK, Some(1)), "{bulk}");
+    app.eventually("both delivered", || async {
+        app.get(&delivered, &viewer()).await.1.as_array().map(Vec::len) == Some(2)
+    })
+    .await;
+    let (_, audit) = app.get("/admin/audit?action=delivery.retry", &viewer()).await;
+    assert_eq!(audit.as_array().map(Vec::len), Some(2));
+    assert_eq!(audit[1]["before"]["status"], "exhausted");
+    app.stop().await;
+}
