@@ -358,3 +358,91 @@ fn a_delegated_task_records_whom_it_came_from() {
     assert_eq!(req.tasks[0].assignee, "carol");
     assert_eq!(req.tasks[0].delegated_from.as_deref(), Some("alice"));
 }
+
+fn sla_policy(on_breach: &str, mode: &str) -> PolicyDef {
+    policy(json!([
+        {"name": "s", "stage_order": 1, "mode": mode, "sla_hours": 1, "on_breach": on_breach,
+         "escalation_rules": [{"rule_type": "user", "rule_value": {"user_id": "boss"}}],
+         "rules": [
+            {"rule_type": "user", "rule_value": {"user_id": "ann"}},
+            {"rule_type": "user", "rule_value": {"user_id": "bob"}},
+            {"rule_type": "user", "rule_value": {"user_id": "legal"}, "kind": "observer"}]},
+        {"name": "t", "stage_order": 2, "rules": [{"rule_type": "user", "rule_value": {"user_id": "director-x"}}]}
+    ]))
+}
+
+fn after_breach(p: &PolicyDef, req: &mut RequestState, escalations: &[(i32, Vec<Assignee>)]) -> Vec<&'static str> {
+    let later = now() + Duration::hours(2);
+    let step = Machine::new(p, later, Uuid::from_u128(77)).expire_due(req, escalations).expect("tick");
+    let mut types: Vec<&'static str> = step.events.iter().map(|e| e.event_type).collect();
+    let mut step = step;
+    let mut n = 900;
+    while !step.resolve.is_empty() {
+        n += 1;
+        let results = step.resolve.iter().map(|o| (*o, resolve(p, *o))).collect();
+        step = Machine::new(p, later, Uuid::from_u128(n)).resolved(req, results).expect("resolves");
+        types.extend(step.events.iter().map(|e| e.event_type));
+    }
+    types
+}
+
+#[test]
+fn a_tick_before_the_due_time_changes_nothing() {
+    let p = sla_policy("notify", "any-n");
+    let mut req = new_request(&p);
+    start_all(&p, &mut req);
+    let before = req.clone();
+    let step = Machine::new(&p, now(), Uuid::from_u128(5)).expire_due(&mut req, &[]).expect("tick");
+    assert!(step.events.is_empty() && step.updated_tasks.is_empty());
+    assert_eq!(before, req);
+}
+
+#[test]
+fn notify_expires_approver_tasks_only_and_an_unreachable_quorum_expires_the_request() {
+    let p = sla_policy("notify", "any-n");
+    let mut req = new_request(&p);
+    start_all(&p, &mut req);
+    let events = after_breach(&p, &mut req, &[]);
+    assert_eq!(events, vec!["task_expired", "task_expired", "stage_completed", "request_expired"]);
+    assert_eq!(req.status, RequestStatus::Expired);
+    let legal = req.tasks.iter().find(|t| t.assignee == "legal").expect("observer");
+    assert_eq!(legal.status, TaskStatus::Skipped, "never expired, closed with the request");
+}
+
+#[test]
+fn escalation_adds_approvers_once_and_waits() {
+    let p = sla_policy("escalate", "any-n");
+    let mut req = new_request(&p);
+    start_all(&p, &mut req);
+    let boss = vec![Assignee { user: "boss".into(), required: false, delegated_from: None }];
+    let events = after_breach(&p, &mut req, &[(1, boss)]);
+    assert_eq!(events, vec!["task_expired", "task_expired", "stage_escalated"]);
+    let task = req.tasks.iter().find(|t| t.assignee == "boss").expect("boss's task");
+    assert_eq!(task.due_at, Some(now() + Duration::hours(3)), "a fresh SLA from the tick");
+    assert_eq!(req.status, RequestStatus::InReview);
+}
+
+#[test]
+fn auto_approve_approves_a_stage_whose_tasks_all_just_expired() {
+    let p = sla_policy("auto_approve", "all");
+    let mut req = new_request(&p);
+    start_all(&p, &mut req);
+    let events = after_breach(&p, &mut req, &[]);
+    assert_eq!(events, vec!["task_expired", "task_expired", "stage_completed", "stage_started"]);
+    assert_eq!(stage_status(&req, 1), StageStatus::Approved);
+    assert!(req
+        .tasks
+        .iter()
+        .filter(|t| t.stage_order == 1 && t.kind == RuleKind::Approver)
+        .all(|t| t.decision == Some(DecisionAction::Approve)));
+}
+
+#[test]
+fn auto_reject_rejects_whatever_the_mode() {
+    let p = sla_policy("auto_reject", "any-n");
+    let mut req = new_request(&p);
+    start_all(&p, &mut req);
+    let events = after_breach(&p, &mut req, &[]);
+    assert_eq!(events.last(), Some(&"request_rejected"));
+    assert_eq!(req.status, RequestStatus::Rejected);
+}
