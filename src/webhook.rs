@@ -76,7 +76,8 @@ impl Webhooks {
     }
 
     pub async fn run(self: Arc<Self>, concurrency: usize, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let consumer = self.bus.webhook_consumer(Duration::from_secs(self.config.timeout_seconds + 30)).await?;
+        // Just over one attempt: a worker that dies mid-delivery hands the event back soon.
+        let consumer = self.bus.webhook_consumer(Duration::from_secs(self.config.timeout_seconds + 3)).await?;
         let mut messages = consumer
             .stream()
             .max_messages_per_batch(concurrency.min(500))

@@ -316,3 +316,67 @@ async fn an_exhausted_delivery_is_delivered_after_a_manual_retry() {
     assert_eq!(audit[1]["before"]["status"], "exhausted");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn killing_the_webhook_role_mid_delivery_loses_nothing() {
+    use std::process::Stdio;
+    let app = spawn_app().await;
+    // A receiver that takes its time, so the kill lands while a POST is in flight.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    let slow = Router::new().route(
+        "/hook",
+        post(move |raw: String| {
+            let log = log.clone();
+            async move {
+                let body: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+                log.lock().expect("log").push(body["event_id"].as_str().unwrap_or_default().to_owned());
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                AxumStatus::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, slow).await });
+    let webhook_process = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_awe"))
+            .args(["run", "webhook"])
+            .env("DATABASE_URL", app.config.database.url.expose())
+            .env("NATS_URL", &app.config.nats.url)
+            .env("AWE__NATS__PREFIX", &app.config.nats.prefix)
+            .env("AWE__WEBHOOK__BACKOFF_SECONDS", "1")
+            .env("AWE__WEBHOOK__TIMEOUT_SECONDS", "2")
+            .env("AWE__LOG__LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("webhook process")
+    };
+    app.active_policy(
+        json!({"policy_key": "none", "name": "n", "artifact_type": "registry.change_request", "stages": []}),
+    )
+    .await;
+    let mut worker = webhook_process();
+    let rid = create_with_callback(&app, "none", "cr-kill", &url).await;
+    app.eventually("a delivery in flight", || async { !seen.lock().expect("log").is_empty() }).await;
+    worker.kill().await.expect("kill -9");
+    let mut worker = webhook_process();
+    let delivered = format!("/admin/deliveries?request_id={rid}&status=delivered");
+    app.eventually("both events delivered after the restart", || async {
+        app.get(&delivered, &viewer()).await.1.as_array().map(Vec::len) == Some(2)
+    })
+    .await;
+    let ids = seen.lock().expect("log").clone();
+    let (_, events) = app.get(&format!("/requests/{rid}/events"), &service("registry")).await;
+    for event in events.as_array().expect("events") {
+        assert!(
+            ids.iter().any(|i| i == event["id"].as_str().expect("id")),
+            "event {} reached the receiver",
+            event["id"]
+        );
+    }
+    worker.kill().await.expect("stop");
+    app.stop().await;
+}
