@@ -124,6 +124,17 @@ impl Bus {
         format!("{}.evt.{event_type}.{request_id}", self.prefix)
     }
 
+    /// The event subjects of one type, of one request, of both, or all.
+    pub fn event_filter(&self, event_type: Option<&str>, request_id: Option<uuid::Uuid>) -> String {
+        let p = &self.prefix;
+        match (event_type, request_id) {
+            (Some(t), Some(r)) => format!("{p}.evt.{t}.{r}"),
+            (Some(t), None) => format!("{p}.evt.{t}.*"),
+            (None, Some(r)) => format!("{p}.evt.*.{r}"),
+            (None, None) => format!("{p}.evt.>"),
+        }
+    }
+
     /// Publishes a command with `Nats-Msg-Id` = its id; `Ok(true)` when
     /// JetStream already had it (a duplicate within the window).
     pub async fn publish_command(&self, envelope: &Envelope) -> anyhow::Result<bool> {

@@ -97,6 +97,9 @@ pub enum Command {
         since: Option<DateTime<Utc>>,
         #[serde(default)]
         until: Option<DateTime<Utc>>,
+        /// Replay: the deliveries of these events, whatever their status.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        event_ids: Vec<Uuid>,
     },
     /// One SLA check; the id of the tick of an interval is the same from every scheduler.
     #[serde(rename = "sla.tick")]

@@ -12,6 +12,7 @@ pub mod error;
 pub mod event;
 pub mod ingress;
 pub mod logic;
+pub mod replay;
 pub mod resolver;
 pub mod secrets;
 pub mod sla;

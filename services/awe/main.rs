@@ -3,6 +3,8 @@
 //!   awe run [ROLES]        run roles (`all`, or e.g. `ingress,engine`) until SIGTERM
 //!   awe migrate            apply database migrations
 //!   awe relay              publish outbox events a crash left unpublished, once
+//!   awe replay [--since T | --from-seq N] [--request ID] [--type T] [--limit N]
+//!                          send events from the stream to their webhooks again
 //!   awe streams delete --yes   delete this prefix's streams (tests, benchmarks)
 //!
 //! Options: `--config FILE` (TOML), then the environment (`AWE__SECTION__KEY`,
@@ -15,7 +17,7 @@ use anyhow::{bail, Context};
 use awe::config::Config;
 use tokio_util::sync::CancellationToken;
 
-const USAGE: &str = "usage: awe [--config FILE] <run [ROLES] | migrate | relay | streams delete --yes>\n  ROLES: all (default) or a comma list of ingress, engine";
+const USAGE: &str = "usage: awe [--config FILE] <run [ROLES] | migrate | relay | replay [OPTIONS] | streams delete --yes>\n  ROLES: all (default) or a comma list of ingress, engine, webhook, sla-scheduler\n  replay OPTIONS: --since RFC3339 | --from-seq N, --request ID, --type EVENT_TYPE, --limit N";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -49,6 +51,13 @@ async fn main() -> anyhow::Result<()> {
             bus.ensure_streams().await?;
             let n = awe::worker::relay::relay_once(&pool, &bus, Duration::ZERO).await.context("relaying")?;
             println!("published {n} event(s)");
+            Ok(())
+        }
+        Some("replay") => {
+            let selection = awe::replay::Selection::parse(&args[1..])?;
+            let bus = awe::bus::Bus::connect(&config.nats).await?;
+            let n = awe::replay::replay(&bus, &selection).await?;
+            println!("{n} delivery(ies) sent again");
             Ok(())
         }
         Some("streams") => {

@@ -90,7 +90,13 @@ fn pending(command_id: Uuid) -> super::dispatch::Pending {
 pub async fn retry(State(s): State<Arc<AppState>>, caller: Caller, Path(delivery_id): Path<Uuid>) -> Result<Response> {
     let actor = caller.require_admin()?;
     let id = Uuid::now_v7();
-    let command = Command::DeliveryRetry { delivery_id: Some(delivery_id), request_id: None, since: None, until: None };
+    let command = Command::DeliveryRetry {
+        delivery_id: Some(delivery_id),
+        request_id: None,
+        since: None,
+        until: None,
+        event_ids: Vec::new(),
+    };
     s.dispatch(id, actor, command, pending(id)).await
 }
 
@@ -108,7 +114,12 @@ pub async fn retry_bulk(
         return Err(ApiError::invalid(&["body"], "name a request_id or a time range (since, until)", json!(null)));
     }
     let id = Uuid::now_v7();
-    let command =
-        Command::DeliveryRetry { delivery_id: None, request_id: b.request_id, since: b.since, until: b.until };
+    let command = Command::DeliveryRetry {
+        delivery_id: None,
+        request_id: b.request_id,
+        since: b.since,
+        until: b.until,
+        event_ids: Vec::new(),
+    };
     s.dispatch(id, actor, command, pending(id)).await
 }

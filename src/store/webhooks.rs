@@ -196,3 +196,13 @@ pub async fn events_of(
         })
         .collect())
 }
+
+/// The deliveries of these events, whatever their status (a replay).
+pub async fn of_events(conn: &mut PgConnection, event_ids: &[Uuid]) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT id FROM webhook_delivery WHERE event_id = ANY($1) ORDER BY request_id, seq FOR UPDATE",
+        event_ids
+    )
+    .fetch_all(&mut *conn)
+    .await
+}

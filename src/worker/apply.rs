@@ -110,7 +110,10 @@ impl Engine {
                 self.secret_rotate(conn, *secret_id, *new_secret_id, sealed, actor, &mut ids, now).await
             }
             Command::SecretRevoke { secret_id } => self.secret_revoke(conn, *secret_id, actor, &mut ids, now).await,
-            Command::DeliveryRetry { delivery_id, request_id, since, until } => {
+            Command::DeliveryRetry { event_ids, .. } if !event_ids.is_empty() => {
+                self.delivery_replay(conn, event_ids, actor, &mut ids).await
+            }
+            Command::DeliveryRetry { delivery_id, request_id, since, until, .. } => {
                 self.delivery_retry(conn, *delivery_id, *request_id, *since, *until, actor, &mut ids).await
             }
             Command::SlaExpire { request_id } => self.sla_expire(conn, env.id, *request_id, now).await,
@@ -717,6 +720,31 @@ impl Engine {
             before: Some(json!({"status": "exhausted"})),
             after: Some(json!({"status": "pending", "attempt": 0})),
             metadata: Some(json!({"request_id": request_id, "since": since, "until": until, "delivery_ids": targets})),
+        };
+        audit::record(conn, ids.next_id(), entry).await.context("writing audit row")?;
+        Ok(Applied::answer(StatusCode::OK, json!({"retried": targets.len(), "delivery_ids": targets})))
+    }
+
+    /// Sends events to their webhooks again, delivered or not (`awe replay`).
+    async fn delivery_replay(
+        &self,
+        conn: &mut PgConnection,
+        event_ids: &[Uuid],
+        actor: &Actor,
+        ids: &mut Ids,
+    ) -> Result<Applied> {
+        require_admin(actor)?;
+        let targets = webhooks::of_events(conn, event_ids).await.context("finding deliveries")?;
+        webhooks::reset(conn, &targets).await.context("resetting deliveries")?;
+        let entry = AuditEntry {
+            actor,
+            action: "delivery.retry",
+            resource_type: "delivery",
+            resource_id: "replay".to_owned(),
+            summary: format!("Replayed {} deliveries of {} events", targets.len(), event_ids.len()),
+            before: None,
+            after: Some(json!({"status": "pending", "attempt": 0})),
+            metadata: Some(json!({"replay": true, "events": event_ids.len(), "delivery_ids": targets})),
         };
         audit::record(conn, ids.next_id(), entry).await.context("writing audit row")?;
         Ok(Applied::answer(StatusCode::OK, json!({"retried": targets.len(), "delivery_ids": targets})))

@@ -380,3 +380,33 @@ async fn killing_the_webhook_role_mid_delivery_loses_nothing() {
     worker.kill().await.expect("stop");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn replaying_the_stream_sends_the_chosen_events_to_the_webhook_again() {
+    let app = spawn_with(webhook_options("1", 3)).await;
+    let hook = receiver(0).await;
+    app.active_policy(
+        json!({"policy_key": "none", "name": "n", "artifact_type": "registry.change_request", "stages": []}),
+    )
+    .await;
+    let rid = create_with_callback(&app, "none", "cr-replay", &hook.url).await;
+    let other = create_with_callback(&app, "none", "cr-other", &hook.url).await;
+    app.eventually("four first deliveries", || async { hook.seen.lock().expect("seen").len() >= 4 }).await;
+
+    let by_request = awe::replay::Selection::parse(&["--request".into(), rid.clone()]).expect("options");
+    assert_eq!(awe::replay::replay(&app.bus, &by_request).await.expect("replay"), 2);
+    app.eventually("both events of the request again", || async { hook.seen.lock().expect("seen").len() >= 6 }).await;
+    let by_type =
+        awe::replay::Selection::parse(&["--type".into(), "request_approved".into(), "--from-seq".into(), "1".into()])
+            .expect("options");
+    assert_eq!(awe::replay::replay(&app.bus, &by_type).await.expect("replay twice is fine"), 2);
+    app.eventually("the approvals of both requests again", || async { hook.seen.lock().expect("seen").len() >= 8 })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = hook.seen.lock().expect("seen").clone();
+    let count =
+        |rid: &str, t: &str| seen.iter().filter(|r| r.body["request_id"] == rid && r.body["event_type"] == t).count();
+    assert_eq!((count(&rid, "request_created"), count(&rid, "request_approved")), (2, 3));
+    assert_eq!((count(&other, "request_created"), count(&other, "request_approved")), (1, 2));
+    app.stop().await;
+}
