@@ -12,6 +12,9 @@ use crate::command::Envelope;
 use crate::config::NatsConfig;
 use crate::event::StoredEvent;
 
+/// On an event message: `no` when its request has no callback URL.
+pub const CALLBACK_HEADER: &str = "Awe-Callback";
+
 const COMMANDS_STREAM: &str = include_str!("../nats/streams/commands.json");
 const EVENTS_STREAM: &str = include_str!("../nats/streams/events.json");
 const ENGINE_CONSUMER: &str = include_str!("../nats/consumers/engine.json");
@@ -179,6 +182,9 @@ impl Bus {
             headers.insert("Awe-Event-Type", event.event_type.as_str());
             headers.insert("Awe-Request-Id", event.request_id.to_string().as_str());
             headers.insert("Awe-Seq", event.seq.to_string().as_str());
+            if let Some(has) = event.has_callback {
+                headers.insert(CALLBACK_HEADER, if has { "yes" } else { "no" });
+            }
             let subject = self.event_subject(&event.event_type, event.request_id);
             acks.push(self.js.publish_with_headers(subject, headers, Bytes::from(event.body())).await?);
         }

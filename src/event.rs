@@ -15,6 +15,9 @@ pub struct StoredEvent {
     pub event_type: String,
     pub payload: Value,
     pub created_at: DateTime<Utc>,
+    /// Whether the request has a callback URL, when the publisher knows: a
+    /// hint that lets the webhook role skip events nobody receives.
+    pub has_callback: Option<bool>,
 }
 
 /// Keys in the contract's order (API.md §7); `seq` and `payload` are added.
@@ -68,6 +71,7 @@ mod tests {
             event_type: "request_approved".into(),
             payload: json!({"artifact_type": "t", "artifact_id": "cr-42", "status": "approved", "stage_order": 2, "actor": "dx"}),
             created_at: DateTime::from_timestamp(1_730_000_000, 0).expect("time"),
+            has_callback: None,
         };
         let text = String::from_utf8(event.body()).expect("utf-8");
         let keys = [

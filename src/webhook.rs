@@ -116,7 +116,13 @@ impl Webhooks {
     }
 
     async fn process(&self, message: jetstream::Message) {
-        let verdict = match self.handle(&message.payload).await {
+        let no_callback = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(crate::bus::CALLBACK_HEADER))
+            .is_some_and(|v| v.as_str() == "no");
+        let verdict = if no_callback { Ok(Verdict::Ack) } else { self.handle(&message.payload).await };
+        let verdict = match verdict {
             Ok(v) => v,
             Err(err) => {
                 tracing::warn!(error = format!("{err:#}"), "webhook step failed; will retry");

@@ -229,6 +229,7 @@ pub async fn unpublished(
             event_type: r.event_type,
             payload: r.payload,
             created_at: r.created_at,
+            has_callback: None,
         })
         .collect())
 }

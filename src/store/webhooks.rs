@@ -191,6 +191,7 @@ pub async fn events_of(
                 event_type: r.event_type,
                 payload: r.payload,
                 created_at: r.created_at,
+                has_callback: Some(true),
             };
             (r.delivery_id, event)
         })

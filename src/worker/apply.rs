@@ -1032,6 +1032,7 @@ impl Engine {
                     event_type: e.event_type.to_owned(),
                     payload: e.payload.clone(),
                     created_at: e.created_at,
+                    has_callback: Some(c.req.callback_url.is_some()),
                 })
                 .collect()
         } else {
