@@ -46,13 +46,18 @@ async fn main() -> anyhow::Result<()> {
     let key = format!("bench.webhooks.{}", std::process::id());
     let policy = json!({"policy_key": key, "name": "bench", "artifact_type": "bench.artifact", "stages": []});
     http.post(format!("{base}/policies")).bearer_auth(&admin).json(&policy).send().await?.error_for_status()?;
-    http.post(format!("{base}/policies/{key}/versions/1/activate")).bearer_auth(&admin).send().await?.error_for_status()?;
+    http.post(format!("{base}/policies/{key}/versions/1/activate"))
+        .bearer_auth(&admin)
+        .send()
+        .await?
+        .error_for_status()?;
 
     let started = Instant::now();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (http, base, caller, key, hook, next) = (http.clone(), base.clone(), caller.clone(), key.clone(), hook.clone(), next.clone());
+        let (http, base, caller, key, hook, next) =
+            (http.clone(), base.clone(), caller.clone(), key.clone(), hook.clone(), next.clone());
         workers.push(tokio::spawn(async move {
             loop {
                 let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -76,7 +81,14 @@ async fn main() -> anyhow::Result<()> {
     let arrived = arrivals.lock().map(|l| l.clone()).unwrap_or_default();
     let (Some(first), Some(last)) = (arrived.first(), arrived.last()) else { anyhow::bail!("no delivery arrived") };
     let span = (*last - *first).as_secs_f64().max(0.001);
-    println!("webhooks: {requests} requests created in {:.1} s, {} of {expected} deliveries received", created.as_secs_f64(), arrived.len());
-    println!("  {:.0} deliveries/s (first to last arrival, {span:.1} s), the webhook role running beside ingress and engine", arrived.len() as f64 / span);
+    println!(
+        "webhooks: {requests} requests created in {:.1} s, {} of {expected} deliveries received",
+        created.as_secs_f64(),
+        arrived.len()
+    );
+    println!(
+        "  {:.0} deliveries/s (first to last arrival, {span:.1} s), the webhook role running beside ingress and engine",
+        arrived.len() as f64 / span
+    );
     Ok(())
 }
