@@ -2,8 +2,11 @@
 //! PostgreSQL transaction, acknowledges only after commit, answers on the
 //! command's reply subject, then publishes the committed events.
 
+mod admin;
 mod apply;
+mod policies;
 pub mod relay;
+mod workflow;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +21,9 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use apply::{delegate, idempotency_mismatch, redirect, validate_create, validate_delegation, Applied};
+pub use admin::validate_delegation;
+pub use apply::{delegate, redirect, Applied};
+pub use workflow::{idempotency_mismatch, validate_create};
 
 use crate::bus::Bus;
 use crate::command::{Command, Envelope, Outcome, ENVELOPE_VERSION};

@@ -1,0 +1,393 @@
+//! Request and task commands (create, cancel, claim, decide, reassign), and
+//! the SLA expiry of one request.
+
+use anyhow::Context as _;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::apply::*;
+use super::Engine;
+use crate::command::{IdempotencyClaim, Outcome};
+use crate::domain::{Actor, OnBreach};
+use crate::engine::{DecisionInput, Machine, RequestState, Resolution};
+use crate::error::{code, ApiError, Result};
+use crate::store::audit::{self, AuditEntry};
+use crate::store::commands;
+use crate::store::policies::{self};
+use crate::store::requests::{task_out, RequestRow};
+use crate::store::secrets;
+use crate::wire::{CreateRequestIn, CreateRequestOut, DecisionOut};
+
+impl Engine {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn request_create(
+        &self,
+        conn: &mut PgConnection,
+        command_id: Uuid,
+        request_id: Uuid,
+        input: &CreateRequestIn,
+        idempotency: Option<&IdempotencyClaim>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        if let Some(claim) = idempotency {
+            if let Some(stored) =
+                commands::idempotency(conn, &claim.client, &claim.key).await.context("idempotency lookup")?
+            {
+                return replay(stored, claim);
+            }
+        }
+        validate_create(input)?;
+        if let Some(secret_id) = input.callback_secret_id {
+            let usable = secrets::get(conn, secret_id)
+                .await
+                .context("secret lookup")?
+                .filter(|s| s.status != "revoked" && (s.caller_service == actor.sub || actor.is_admin()));
+            if usable.is_none() {
+                return Err(ApiError::invalid(
+                    &["body", "callback_secret_id"],
+                    "no usable callback secret of yours has this id (unknown, revoked, or another caller's)",
+                    json!(secret_id),
+                ));
+            }
+        }
+        let row =
+            policies::active_row(conn, &input.policy_key).await.context("active policy lookup")?.ok_or_else(|| {
+                ApiError::not_found(code::POLICY_NOT_FOUND, format!("No active policy for '{}'", input.policy_key))
+            })?;
+        let compiled = self.compiled_policy(conn, row).await?;
+        let policy = &compiled.policy;
+        let mut req = RequestRow {
+            id: request_id,
+            policy_id: policy.row.id,
+            policy_key: policy.row.policy_key.clone(),
+            policy_version: policy.row.version,
+            artifact_type: input.artifact_type.clone(),
+            artifact_id: input.artifact_id.clone(),
+            source_service: actor.sub.clone(),
+            requester: input.requester.clone().filter(|r| !r.trim().is_empty()).unwrap_or_else(|| actor.sub.clone()),
+            context: input.context.clone(),
+            status: "pending".into(),
+            current_stage_order: 1,
+            last_seq: 0,
+            callback_url: input.callback_url.clone(),
+            callback_secret_id: input.callback_secret_id,
+            completed_at: None,
+            created_at: now,
+            updated_at: now,
+        };
+        let mut state = RequestState::new(
+            req.id,
+            &policy.def,
+            policy.row.version,
+            req.artifact_type.clone(),
+            req.artifact_id.clone(),
+            req.requester.clone(),
+        );
+        let mut machine = Machine::new(&policy.def, now, command_id);
+        let step = machine.start(&mut state, &actor.sub);
+        let step = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
+        req.absorb(&state, now);
+        let out = CreateRequestOut {
+            request_id: req.id,
+            status: req.status.clone(),
+            current_stage_order: req.current_stage_order,
+            tasks: state
+                .tasks
+                .iter()
+                .filter(|t| t.stage_order == state.current_stage_order)
+                .map(|t| task_out(t, req.id))
+                .collect(),
+        };
+        let change = Change {
+            command_id,
+            kind: "request.create",
+            req: &req,
+            created: true,
+            before: &[],
+            state: &state,
+            step: &step,
+            idempotency,
+        };
+        self.commit(conn, change, Outcome::ok(StatusCode::CREATED, &out)).await
+    }
+
+    pub(super) async fn request_cancel(
+        &self,
+        conn: &mut PgConnection,
+        command_id: Uuid,
+        request_id: Uuid,
+        reason: Option<String>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        let (mut req, compiled, mut state) = self.locked(conn, Target::Request(request_id)).await?;
+        let before = state.stages.clone();
+        if !(actor.is_admin() || actor.sub == req.source_service) {
+            return Err(ApiError::forbidden("Only the service that created the request or an AWE_ADMIN may cancel it"));
+        }
+        let prior = req.status.clone();
+        let mut machine = Machine::new(&compiled.policy.def, now, command_id);
+        let step = machine.cancel(&mut state, &actor.sub, reason.clone()).map_err(refusal)?;
+        req.absorb(&state, now);
+        let entry = AuditEntry {
+            actor,
+            action: "request.cancel",
+            resource_type: "request",
+            resource_id: req.id.to_string(),
+            summary: format!("Cancelled request {} for {}", req.id, req.artifact_id),
+            before: Some(json!({"status": prior})),
+            after: Some(json!({"status": "cancelled"})),
+            metadata: Some(json!({"reason": reason, "artifact_id": req.artifact_id})),
+        };
+        let outcome = Outcome::ok(StatusCode::OK, req.out());
+        let change = Change {
+            command_id,
+            kind: "request.cancel",
+            req: &req,
+            created: false,
+            before: &before,
+            state: &state,
+            step: &step,
+            idempotency: None,
+        };
+        let applied = self.commit(conn, change, outcome).await?;
+        if !applied.duplicate {
+            audit::record(conn, machine.ids.next_id(), entry).await.context("writing audit row")?;
+        }
+        Ok(applied)
+    }
+
+    pub(super) async fn task_claim(
+        &self,
+        conn: &mut PgConnection,
+        command_id: Uuid,
+        task_id: Uuid,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        let (req, compiled, mut state) = self.locked(conn, Target::Task(task_id)).await?;
+        let before = state.stages.clone();
+        let mut machine = Machine::new(&compiled.policy.def, now, command_id);
+        let step = machine.claim(&mut state, task_id, actor).map_err(refusal)?;
+        let task = state.task(task_id).context("claimed task vanished")?;
+        let outcome = Outcome::ok(StatusCode::OK, task_out(task, req.id));
+        let change = Change {
+            command_id,
+            kind: "task.claim",
+            req: &req,
+            created: false,
+            before: &before,
+            state: &state,
+            step: &step,
+            idempotency: None,
+        };
+        self.commit(conn, change, outcome).await
+    }
+
+    pub(super) async fn task_decide(
+        &self,
+        conn: &mut PgConnection,
+        command_id: Uuid,
+        input: DecisionInput,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        let (mut req, compiled, mut state) = self.locked(conn, Target::Task(input.task_id)).await?;
+        let before = state.stages.clone();
+        let mut machine = Machine::new(&compiled.policy.def, now, command_id);
+        let step = machine.decide(&mut state, input, actor).map_err(refusal)?;
+        let step = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
+        req.absorb(&state, now);
+        let d = step.decisions.first().context("a decision step records its decision")?;
+        let out = DecisionOut {
+            id: d.id,
+            request_id: req.id,
+            task_id: d.task_id,
+            stage_order: d.stage_order,
+            actor: d.actor.clone(),
+            action: d.action.as_str().into(),
+            comment: d.comment.clone(),
+            attachments_ref: d.attachments_ref.clone(),
+            created_at: d.created_at,
+        };
+        let change = Change {
+            command_id,
+            kind: "task.decide",
+            req: &req,
+            created: false,
+            before: &before,
+            state: &state,
+            step: &step,
+            idempotency: None,
+        };
+        self.commit(conn, change, Outcome::ok(StatusCode::CREATED, out)).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn task_reassign(
+        &self,
+        conn: &mut PgConnection,
+        command_id: Uuid,
+        task_id: Uuid,
+        to: &str,
+        reason: Option<String>,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        require_admin(actor)?;
+        if to.trim().is_empty() || to.chars().count() > MAX_ID_LEN {
+            return Err(ApiError::invalid(
+                &["body", "new_assignee"],
+                format!("must be 1 to {MAX_ID_LEN} characters"),
+                json!(to),
+            ));
+        }
+        let (mut req, compiled, mut state) = self.locked(conn, Target::Task(task_id)).await?;
+        let before = state.stages.clone();
+        let old = state
+            .task(task_id)
+            .cloned()
+            .ok_or_else(|| ApiError::not_found(code::TASK_NOT_FOUND, format!("Task {task_id} not found")))?;
+        let mut machine = Machine::new(&compiled.policy.def, now, command_id);
+        let (step, new_id) = machine.reassign(&mut state, task_id, to, &actor.sub, reason.clone()).map_err(refusal)?;
+        req.absorb(&state, now);
+        let new_task = state.task(new_id).context("the new task")?;
+        let outcome = Outcome::ok(StatusCode::OK, task_out(new_task, req.id));
+        let entry = AuditEntry {
+            actor,
+            action: "task.reassign",
+            resource_type: "task",
+            resource_id: task_id.to_string(),
+            summary: format!("Reassigned task {task_id} from {} to {to}", old.assignee),
+            before: Some(json!({"assignee": old.assignee, "status": old.status.as_str()})),
+            after: Some(json!({"assignee": to, "status": "open", "new_task_id": new_id})),
+            metadata: Some(json!({"request_id": req.id, "reason": reason})),
+        };
+        let change = Change {
+            command_id,
+            kind: "task.reassign",
+            req: &req,
+            created: false,
+            before: &before,
+            state: &state,
+            step: &step,
+            idempotency: None,
+        };
+        let applied = self.commit(conn, change, outcome).await?;
+        if !applied.duplicate {
+            audit::record(conn, machine.ids.next_id(), entry).await.context("writing audit row")?;
+        }
+        Ok(applied)
+    }
+
+    /// Expires a request's due tasks and applies `on_breach`.
+    pub(super) async fn sla_expire(
+        &self,
+        conn: &mut PgConnection,
+        command_id: Uuid,
+        request_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        let (mut req, compiled, mut state) = self.locked(conn, Target::Request(request_id)).await?;
+        let before = state.stages.clone();
+        // Resolve the escalation rules of the stages about to breach, and route them through delegations.
+        let mut escalations = Vec::new();
+        for stage in compiled.policy.def.stages.iter().filter(|s| s.on_breach == Some(OnBreach::Escalate)) {
+            let due = state.tasks.iter().any(|t| {
+                t.stage_order == stage.stage_order && t.status.is_live() && t.due_at.is_some_and(|d| d <= now)
+            });
+            if due {
+                let users = compiled.resolve_escalation(stage.stage_order, &req.context).unwrap_or_else(|reason| {
+                    tracing::warn!(reason, stage = stage.stage_order, "escalation rules could not be resolved");
+                    Vec::new()
+                });
+                let resolved =
+                    delegate(conn, Resolution::Resolved { approvers: users, observers: Vec::new() }, now).await?;
+                if let Resolution::Resolved { approvers, .. } = resolved {
+                    escalations.push((stage.stage_order, approvers));
+                }
+            }
+        }
+        let mut machine = Machine::new(&compiled.policy.def, now, command_id);
+        let step = machine.expire_due(&mut state, &escalations).map_err(refusal)?;
+        let step = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
+        req.absorb(&state, now);
+        let outcome = Outcome::ok(
+            StatusCode::OK,
+            json!({"request_id": req.id, "status": req.status, "events": step.events.len()}),
+        );
+        let change = Change {
+            command_id,
+            kind: "sla.expire",
+            req: &req,
+            created: false,
+            before: &before,
+            state: &state,
+            step: &step,
+            idempotency: None,
+        };
+        self.commit(conn, change, outcome).await
+    }
+}
+
+pub const MAX_ID_LEN: usize = 255;
+pub const MAX_URL_LEN: usize = 2048;
+
+fn replay(stored: commands::StoredIdempotency, claim: &IdempotencyClaim) -> Result<Applied> {
+    if stored.body_hash != claim.body_hash {
+        return Err(idempotency_mismatch(&claim.key));
+    }
+    let status = StatusCode::from_u16(stored.status_code as u16).unwrap_or(StatusCode::CREATED);
+    Ok(Applied::answer(status, stored.response))
+}
+pub fn idempotency_mismatch(key: &str) -> ApiError {
+    ApiError::conflict(
+        code::IDEMPOTENCY_MISMATCH,
+        format!("Idempotency-Key '{key}' was already used with a different request body"),
+    )
+}
+/// The checks every creation passes, from REST or straight from NATS.
+pub fn validate_create(input: &CreateRequestIn) -> Result<()> {
+    let text = |field: &str, value: &str| -> Result<()> {
+        if value.trim().is_empty() || value.chars().count() > MAX_ID_LEN {
+            return Err(ApiError::invalid(
+                &["body", field],
+                format!("must be 1 to {MAX_ID_LEN} characters"),
+                json!(value),
+            ));
+        }
+        Ok(())
+    };
+    text("policy_key", &input.policy_key)?;
+    text("artifact_type", &input.artifact_type)?;
+    text("artifact_id", &input.artifact_id)?;
+    if let Some(r) = &input.requester {
+        if r.chars().count() > MAX_ID_LEN {
+            return Err(ApiError::invalid(
+                &["body", "requester"],
+                format!("must be at most {MAX_ID_LEN} characters"),
+                json!(r),
+            ));
+        }
+    }
+    if !input.context.is_object() {
+        return Err(ApiError::invalid(&["body", "context"], "must be a JSON object", input.context.clone()));
+    }
+    if let Some(url) = &input.callback_url {
+        let ok = (url.starts_with("http://") || url.starts_with("https://"))
+            && url.len() <= MAX_URL_LEN
+            && !url.contains(char::is_whitespace);
+        if !ok {
+            return Err(ApiError::invalid(
+                &["body", "callback_url"],
+                "must be an http:// or https:// URL of at most 2048 characters",
+                json!(url),
+            ));
+        }
+    }
+    Ok(())
+}
