@@ -1,0 +1,202 @@
+//! SLA breaches: expiring due approver tasks and applying a stage's `on_breach`.
+
+use chrono::Duration;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::*;
+
+impl Machine<'_> {
+    /// An SLA tick: expires every approver task due by `now` (`task_expired`
+    /// each), then applies each touched stage's `on_breach` once. `escalations`
+    /// holds the resolved escalation rules of the stages that escalate.
+    pub fn expire_due(
+        &mut self,
+        req: &mut RequestState,
+        escalations: &[(i32, Vec<Assignee>)],
+    ) -> Result<Step, Refusal> {
+        self.refuse_terminal(req)?;
+        let now = self.now;
+        let mut step = Step::default();
+        let mut breached: Vec<i32> = Vec::new();
+        let due: Vec<Uuid> = req
+            .tasks
+            .iter()
+            .filter(|t| t.kind == RuleKind::Approver && t.status.is_live() && t.due_at.is_some_and(|d| d <= now))
+            .map(|t| t.id)
+            .collect();
+        for id in &due {
+            let Some(task) = req.task_mut(*id) else { continue };
+            task.status = TaskStatus::Expired;
+            task.completed_at = Some(now);
+            let (order, assignee, due_at) = (task.stage_order, task.assignee.clone(), task.due_at);
+            step.touch(*id);
+            if !breached.contains(&order) {
+                breached.push(order);
+            }
+            self.emit(
+                req,
+                &mut step,
+                "task_expired",
+                Some(order),
+                json!({
+                    "task_id": id, "assignee": assignee, "due_at": due_at, "actor": SLA_ACTOR,
+                }),
+            );
+        }
+        breached.sort_unstable();
+        for order in breached {
+            if req.status.is_terminal() {
+                break;
+            }
+            self.breach(req, &mut step, order, &due, escalations);
+        }
+        if !req.status.is_terminal() {
+            self.advance(req, &mut step, SLA_ACTOR);
+        }
+        Ok(step)
+    }
+
+    /// The stage's `on_breach`, once per stage per tick.
+    fn breach(
+        &mut self,
+        req: &mut RequestState,
+        step: &mut Step,
+        order: i32,
+        expired_now: &[Uuid],
+        escalations: &[(i32, Vec<Assignee>)],
+    ) {
+        let Some(def) = self.policy.stages.iter().find(|s| s.stage_order == order) else { return };
+        if req.stage(order).map(|s| s.status) != Some(StageStatus::Active) {
+            return;
+        }
+        match def.on_breach.unwrap_or(OnBreach::Notify) {
+            OnBreach::Notify => self.evaluate_after_expiry(req, step, order),
+            OnBreach::Escalate => {
+                let users = escalations.iter().find(|(o, _)| *o == order).map(|(_, u)| u.clone()).unwrap_or_default();
+                let due_at = def.sla_hours.map(|h| self.now + Duration::milliseconds((h * 3_600_000.0).round() as i64));
+                let mut added = Vec::new();
+                for a in users {
+                    let holds =
+                        req.tasks.iter().any(|t| t.stage_order == order && t.assignee == a.user && t.status.is_live());
+                    if holds || added.contains(&a.user) {
+                        continue;
+                    }
+                    let id = self.ids.next_id();
+                    req.tasks.push(Task {
+                        id,
+                        stage_id: def.id,
+                        stage_order: order,
+                        assignee: a.user.clone(),
+                        assignee_name: None,
+                        kind: RuleKind::Approver,
+                        required: false,
+                        delegated_from: a.delegated_from.clone(),
+                        reassigned_from: None,
+                        status: TaskStatus::Open,
+                        claimed_at: None,
+                        completed_at: None,
+                        due_at,
+                        decision: None,
+                        decision_id: None,
+                        created_at: self.now,
+                    });
+                    step.created_tasks.push(id);
+                    added.push(a.user);
+                }
+                // Nothing to escalate to: the stage waits, as with notify.
+                if !added.is_empty() {
+                    self.emit(
+                        req,
+                        step,
+                        "stage_escalated",
+                        Some(order),
+                        json!({"added_approvers": added, "actor": SLA_ACTOR}),
+                    );
+                }
+            }
+            action @ (OnBreach::AutoApprove | OnBreach::AutoReject) => {
+                let verdict =
+                    if action == OnBreach::AutoApprove { DecisionAction::Approve } else { DecisionAction::Reject };
+                // The stage's approver slots that were live when the tick began: the
+                // tasks that just expired and those still open.
+                let slots: Vec<Uuid> = req
+                    .tasks
+                    .iter()
+                    .filter(|t| t.stage_order == order && t.kind == RuleKind::Approver)
+                    .filter(|t| t.status.is_live() || expired_now.contains(&t.id))
+                    .map(|t| t.id)
+                    .collect();
+                for id in slots {
+                    let decision_id = self.ids.next_id();
+                    let Some(task) = req.task_mut(id) else { continue };
+                    task.status = TaskStatus::Completed;
+                    task.completed_at = Some(self.now);
+                    task.decision = Some(verdict);
+                    task.decision_id = Some(decision_id);
+                    step.touch(id);
+                    step.decisions.push(NewDecision {
+                        id: decision_id,
+                        task_id: id,
+                        stage_order: order,
+                        actor: SLA_ACTOR.into(),
+                        actor_name: None,
+                        action: verdict,
+                        comment: Some(format!(
+                            "SLA breach {}",
+                            if verdict == DecisionAction::Approve { "auto-approve" } else { "auto-reject" }
+                        )),
+                        attachments_ref: None,
+                        created_at: self.now,
+                    });
+                }
+                if verdict == DecisionAction::Reject {
+                    // Auto-reject terminates the request, whatever the mode's math.
+                    self.close_stage(req, step, order, StageStatus::Rejected, "auto-rejected after SLA breach".into());
+                    self.close_live_tasks(req, step, None);
+                    self.emit(
+                        req,
+                        step,
+                        "stage_completed",
+                        Some(order),
+                        json!({"outcome": "rejected", "actor": SLA_ACTOR}),
+                    );
+                    self.finish(req, RequestStatus::Rejected);
+                    self.emit(
+                        req,
+                        step,
+                        "request_rejected",
+                        Some(order),
+                        json!({"actor": SLA_ACTOR, "reason": "sla_breach"}),
+                    );
+                } else {
+                    self.evaluate_stage(req, step, order, SLA_ACTOR);
+                }
+            }
+        }
+    }
+
+    /// `notify`: the stage is looked at again. If expiry alone made its quorum
+    /// unreachable, the request expires.
+    fn evaluate_after_expiry(&mut self, req: &mut RequestState, step: &mut Step, order: i32) {
+        let Some(def) = self.policy.stages.iter().find(|s| s.stage_order == order) else { return };
+        let slots = req.slots(order);
+        let rejected = slots.iter().any(|s| s.decision == Some(DecisionAction::Reject));
+        match quorum::evaluate(def.mode, def.mode_value, &slots) {
+            Verdict::Rejected { reason } if !rejected => {
+                self.close_stage(req, step, order, StageStatus::Rejected, format!("expired: {reason}"));
+                self.close_live_tasks(req, step, None);
+                self.emit(req, step, "stage_completed", Some(order), json!({"outcome": "expired", "actor": SLA_ACTOR}));
+                self.finish(req, RequestStatus::Expired);
+                self.emit(
+                    req,
+                    step,
+                    "request_expired",
+                    Some(order),
+                    json!({"actor": SLA_ACTOR, "reason": "sla_breach"}),
+                );
+            }
+            _ => self.evaluate_stage(req, step, order, SLA_ACTOR),
+        }
+    }
+}
