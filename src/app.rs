@@ -21,10 +21,12 @@ pub enum Role {
     Webhook,
     /// Publishes one SLA tick per interval, however many replicas run.
     SlaScheduler,
+    /// Resolves rules the engine cannot (callers' HTTP resolvers).
+    Resolver,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Ingress, Role::Engine, Role::Webhook, Role::SlaScheduler];
+    pub const ALL: [Role; 5] = [Role::Ingress, Role::Engine, Role::Webhook, Role::SlaScheduler, Role::Resolver];
 }
 
 impl FromStr for Role {
@@ -36,10 +38,8 @@ impl FromStr for Role {
             "engine" => Ok(Self::Engine),
             "webhook" => Ok(Self::Webhook),
             "sla-scheduler" => Ok(Self::SlaScheduler),
-            "resolver" => bail!(
-                "role `{s}` is not part of this build yet; `user` and `expression` rules resolve inside the engine"
-            ),
-            other => bail!("unknown role `{other}`; expected ingress, engine, webhook, sla-scheduler or all"),
+            "resolver" => Ok(Self::Resolver),
+            other => bail!("unknown role `{other}`; expected ingress, engine, webhook, sla-scheduler, resolver or all"),
         }
     }
 }
@@ -51,6 +51,7 @@ impl fmt::Display for Role {
             Self::Engine => "engine",
             Self::Webhook => "webhook",
             Self::SlaScheduler => "sla-scheduler",
+            Self::Resolver => "resolver",
         })
     }
 }
@@ -116,6 +117,10 @@ pub async fn run(config: Config, roles: &[Role], shutdown: CancellationToken) ->
                 let vault = crate::secrets::Vault::from_config(&config)?;
                 let webhooks = crate::webhook::Webhooks::new(pool.clone(), bus.clone(), config.webhook.clone(), vault)?;
                 tasks.spawn(webhooks.run(config.webhook.concurrency, shutdown.clone()));
+            }
+            Role::Resolver => {
+                let role = crate::resolution::ResolverRole::new(pool.clone(), bus.clone(), config.resolver.clone())?;
+                tasks.spawn(role.run(config.resolver.concurrency, shutdown.clone()));
             }
             Role::SlaScheduler => {
                 let interval = Duration::from_secs(config.sla.check_interval_seconds);

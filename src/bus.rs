@@ -19,6 +19,8 @@ const COMMANDS_STREAM: &str = include_str!("../nats/streams/commands.json");
 const EVENTS_STREAM: &str = include_str!("../nats/streams/events.json");
 const ENGINE_CONSUMER: &str = include_str!("../nats/consumers/engine.json");
 const WEBHOOK_CONSUMER: &str = include_str!("../nats/consumers/webhook.json");
+const RESOLVE_STREAM: &str = include_str!("../nats/streams/resolve.json");
+const RESOLVER_CONSUMER: &str = include_str!("../nats/consumers/resolver.json");
 
 #[derive(Clone)]
 pub struct Bus {
@@ -43,7 +45,7 @@ impl Bus {
 
     /// Creates or updates the streams; safe to run from every replica at every start.
     pub async fn ensure_streams(&self) -> anyhow::Result<()> {
-        for template in [COMMANDS_STREAM, EVENTS_STREAM] {
+        for template in [COMMANDS_STREAM, EVENTS_STREAM, RESOLVE_STREAM] {
             let mut cfg: stream::Config = self.definition(template)?;
             cfg.num_replicas = self.config.replicas;
             cfg.duplicate_window = Duration::from_secs(self.config.duplicate_window_seconds);
@@ -69,6 +71,32 @@ impl Bus {
         ack_wait: Duration,
     ) -> anyhow::Result<consumer::Consumer<consumer::pull::Config>> {
         self.consumer(WEBHOOK_CONSUMER, |cfg| cfg.ack_wait = ack_wait).await
+    }
+
+    /// The resolver role's durable pull consumer on the resolution stream.
+    pub async fn resolver_consumer(&self) -> anyhow::Result<consumer::Consumer<consumer::pull::Config>> {
+        self.consumer(RESOLVER_CONSUMER, |_| {}).await
+    }
+
+    /// Asks the resolver role to resolve stages of a request.
+    pub async fn publish_resolve(&self, job: &crate::command::ResolveJob) -> anyhow::Result<()> {
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", job.id.to_string().as_str());
+        self.js
+            .publish_with_headers(
+                format!("{}.resolve.{}", self.prefix, job.request_id),
+                headers,
+                Bytes::from(serde_json::to_vec(job)?),
+            )
+            .await
+            .context("publishing resolution work")?
+            .await
+            .context("JetStream did not acknowledge resolution work")?;
+        Ok(())
+    }
+
+    pub fn resolve_stream(&self) -> String {
+        format!("{}_RESOLVE", self.stream_prefix())
     }
 
     async fn consumer(

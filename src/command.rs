@@ -101,6 +101,12 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         event_ids: Vec<Uuid>,
     },
+    /// The resolver role's answer for stages waiting on remote rules.
+    #[serde(rename = "stage.resolved")]
+    StageResolved { request_id: Uuid, results: Vec<StageResult> },
+    /// An operator asks for the stages of a stuck request to be resolved again.
+    #[serde(rename = "stage.redrive")]
+    StageRedrive { request_id: Uuid },
     /// One SLA check; the id of the tick of an interval is the same from every scheduler.
     #[serde(rename = "sla.tick")]
     SlaTick { bucket: i64 },
@@ -117,6 +123,79 @@ pub struct SealedSecret {
     /// Base64.
     pub nonce: String,
     pub fingerprint: String,
+}
+
+/// Work for the resolver role: stages of a request whose rules need Keycloak
+/// or a caller's HTTP resolver. Published on `{prefix}.resolve.{request_id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResolveJob {
+    pub v: u32,
+    pub id: Uuid,
+    pub request_id: Uuid,
+    pub stage_orders: Vec<i32>,
+}
+
+/// How one stage resolved.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "outcome", rename_all = "lowercase")]
+pub enum StageResult {
+    /// `skip_if` was truthy.
+    Skip {
+        stage_order: i32,
+    },
+    Resolved {
+        stage_order: i32,
+        approvers: Vec<ResolvedUser>,
+        observers: Vec<String>,
+    },
+    /// A resolver failed after its retries; the stage does not start.
+    Failed {
+        stage_order: i32,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ResolvedUser {
+    pub user: String,
+    #[serde(default)]
+    pub required: bool,
+}
+
+impl StageResult {
+    pub fn from_resolution(stage_order: i32, r: crate::engine::Resolution) -> Self {
+        use crate::engine::Resolution;
+        match r {
+            Resolution::Skip => Self::Skip { stage_order },
+            Resolution::Failed { reason } => Self::Failed { stage_order, reason },
+            Resolution::Resolved { approvers, observers } => Self::Resolved {
+                stage_order,
+                approvers: approvers.into_iter().map(|a| ResolvedUser { user: a.user, required: a.required }).collect(),
+                observers: observers.into_iter().map(|o| o.user).collect(),
+            },
+        }
+    }
+
+    pub fn into_resolution(self) -> (i32, crate::engine::Resolution) {
+        use crate::engine::{Assignee, Resolution};
+        match self {
+            Self::Skip { stage_order } => (stage_order, Resolution::Skip),
+            Self::Failed { stage_order, reason } => (stage_order, Resolution::Failed { reason }),
+            Self::Resolved { stage_order, approvers, observers } => (
+                stage_order,
+                Resolution::Resolved {
+                    approvers: approvers
+                        .into_iter()
+                        .map(|a| Assignee { user: a.user, required: a.required, delegated_from: None })
+                        .collect(),
+                    observers: observers
+                        .into_iter()
+                        .map(|user| Assignee { user, required: false, delegated_from: None })
+                        .collect(),
+                },
+            ),
+        }
+    }
 }
 
 /// An `Idempotency-Key`, scoped to the client that sent it.
@@ -148,6 +227,8 @@ impl Command {
             Self::SecretRotate { .. } => "secret.rotate",
             Self::SecretRevoke { .. } => "secret.revoke",
             Self::DeliveryRetry { .. } => "delivery.retry",
+            Self::StageResolved { .. } => "stage.resolved",
+            Self::StageRedrive { .. } => "stage.redrive",
             Self::SlaTick { .. } => "sla.tick",
             Self::SlaExpire { .. } => "sla.expire",
         }

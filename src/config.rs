@@ -188,11 +188,15 @@ impl Default for WebhookConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ResolverConfig {
     pub http_timeout_seconds: u64,
+    /// Further tries of a transient failure (unreachable, timeout, 5xx, 429).
+    pub retries: usize,
+    /// Jobs one resolver process works on at the same time.
+    pub concurrency: usize,
 }
 
 impl Default for ResolverConfig {
     fn default() -> Self {
-        Self { http_timeout_seconds: 5 }
+        Self { http_timeout_seconds: 5, retries: 3, concurrency: 16 }
     }
 }
 

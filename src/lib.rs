@@ -13,6 +13,7 @@ pub mod event;
 pub mod ingress;
 pub mod logic;
 pub mod replay;
+pub mod resolution;
 pub mod resolver;
 pub mod secrets;
 pub mod sla;

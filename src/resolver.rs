@@ -89,6 +89,15 @@ impl CompiledPolicy {
         Ok(out)
     }
 
+    /// Whether a stage has rules only the resolver role can resolve.
+    pub fn needs_remote(&self, order: i32) -> bool {
+        self.policy.def.stages.iter().find(|s| s.stage_order == order).is_some_and(|s| {
+            s.rules
+                .iter()
+                .any(|r| matches!(r.spec, RuleSpec::Role { .. } | RuleSpec::Group { .. } | RuleSpec::Http { .. }))
+        })
+    }
+
     /// `skip_if` of a stage against a context: `None` when the stage has none.
     pub fn skip_if(&self, order: i32, context: &Value) -> Option<Result<bool, String>> {
         let compiled = self.skip_if.get(&order)?;

@@ -123,3 +123,13 @@ pub async fn retry_bulk(
     };
     s.dispatch(id, actor, command, pending(id)).await
 }
+
+#[utoipa::path(post, path = "/v1/awe/admin/requests/{request_id}/resolve", tag = "admin",
+    params(("request_id" = Uuid, Path)),
+    responses((status = 200, description = "The stages waiting for resolution were sent to resolve again"),
+              (status = 404, description = "AWE-003"), (status = 409, description = "AWE-007: nothing waits, or the request is finished")))]
+pub async fn redrive(State(s): State<Arc<AppState>>, caller: Caller, Path(request_id): Path<Uuid>) -> Result<Response> {
+    let actor = caller.require_admin()?;
+    let id = Uuid::now_v7();
+    s.dispatch(id, actor, Command::StageRedrive { request_id }, pending(id)).await
+}

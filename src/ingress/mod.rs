@@ -39,6 +39,8 @@ pub struct AppState {
     pub auth: auth::Authenticator,
     pub policies: PolicyCache,
     pub vault: crate::secrets::Vault,
+    /// For simulate's live calls to callers' HTTP resolvers.
+    pub http: reqwest::Client,
     replies: Arc<dispatch::Replies>,
 }
 
@@ -47,7 +49,8 @@ impl AppState {
         let auth = auth::Authenticator::new(config.keycloak.clone());
         let replies = dispatch::Replies::start(&bus).await?;
         let vault = crate::secrets::Vault::from_config(&config)?;
-        Ok(Arc::new(Self { config, pool, bus, auth, policies: PolicyCache::default(), vault, replies }))
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+        Ok(Arc::new(Self { config, pool, bus, auth, policies: PolicyCache::default(), vault, http, replies }))
     }
 }
 
@@ -61,7 +64,7 @@ impl AppState {
         requests::create, requests::search, requests::get, requests::cancel, requests::events,
         tasks::list, tasks::stats, tasks::claim, tasks::decide, tasks::reassign,
         delegations::list, delegations::create, delegations::revoke,
-        admin::audit_log, admin::command_outcome, admin::deliveries, admin::retry, admin::retry_bulk,
+        admin::audit_log, admin::command_outcome, admin::deliveries, admin::retry, admin::retry_bulk, admin::redrive,
         secrets::list, secrets::create, secrets::rotate, secrets::revoke,
     ),
     modifiers(&BearerAuth),
@@ -111,6 +114,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/awe/admin/audit", get(admin::audit_log))
         .route("/v1/awe/admin/deliveries", get(admin::deliveries))
         .route("/v1/awe/admin/deliveries/retry", post(admin::retry_bulk))
+        .route("/v1/awe/admin/requests/{request_id}/resolve", post(admin::redrive))
         .route("/v1/awe/admin/deliveries/{delivery_id}/retry", post(admin::retry))
         .route("/v1/awe/admin/callback-secrets", get(secrets::list).post(secrets::create))
         .route("/v1/awe/admin/callback-secrets/{secret_id}/rotate", post(secrets::rotate))

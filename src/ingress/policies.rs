@@ -292,9 +292,14 @@ pub async fn simulate(
         let mut approvers: Vec<Assignee> = Vec::new();
         let mut observers: Vec<Assignee> = Vec::new();
         for rule in &stage.rules {
-            let users = compiled
-                .resolve_rule(rule, &input.context)
-                .map_err(|e| ApiError::unavailable(code::INVALID_STATE, format!("Resolver failed: {e}")))?;
+            let users = match &rule.spec {
+                crate::domain::RuleSpec::User { .. } | crate::domain::RuleSpec::Expression { .. } => {
+                    compiled.resolve_rule(rule, &input.context)
+                }
+                // Remote rules are asked now, live: simulate never uses a cache.
+                _ => crate::resolution::resolve_remote(&s.http, &s.config.resolver, rule, &input.context).await,
+            }
+            .map_err(|e| ApiError::unavailable(code::INVALID_STATE, format!("Resolver failed: {e}")))?;
             for u in &users {
                 if !resolved_approvers.contains(u) {
                     resolved_approvers.push(u.clone());

@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Engine;
-use crate::command::{Command, Envelope, IdempotencyClaim, Outcome};
+use crate::command::{Command, Envelope, IdempotencyClaim, Outcome, ResolveJob, ENVELOPE_VERSION};
 use crate::domain::{Actor, Ids};
 use crate::engine::{Assignee, DecisionInput, Machine, Refusal, RequestState, Resolution, StageState, Step};
 use crate::error::{code, ApiError, Result};
@@ -30,6 +30,8 @@ pub struct Applied {
     pub recorded: bool,
     /// The command had been applied before; nothing was written now.
     pub duplicate: bool,
+    /// Stages left for the resolver role, to publish after commit.
+    pub resolve: Option<ResolveJob>,
 }
 
 impl Applied {
@@ -38,7 +40,7 @@ impl Applied {
     }
 
     pub fn of(outcome: Outcome) -> Self {
-        Self { outcome, events: Vec::new(), recorded: false, duplicate: false }
+        Self { outcome, events: Vec::new(), recorded: false, duplicate: false, resolve: None }
     }
 }
 
@@ -52,6 +54,8 @@ pub(super) struct Change<'a> {
     pub(super) state: &'a RequestState,
     pub(super) step: &'a Step,
     pub(super) idempotency: Option<&'a IdempotencyClaim>,
+    /// Stages waiting for the resolver role.
+    pub(super) remote: Vec<i32>,
 }
 
 impl Engine {
@@ -111,6 +115,10 @@ impl Engine {
             Command::DeliveryRetry { delivery_id, request_id, since, until, .. } => {
                 self.delivery_retry(conn, *delivery_id, *request_id, *since, *until, actor, &mut ids).await
             }
+            Command::StageResolved { request_id, results } => {
+                self.stage_resolved(conn, env.id, *request_id, results, now).await
+            }
+            Command::StageRedrive { request_id } => self.stage_redrive(conn, env.id, *request_id, actor, now).await,
             Command::SlaExpire { request_id } => self.sla_expire(conn, env.id, *request_id, now).await,
             Command::SlaTick { .. } => {
                 Err(ApiError::Internal(anyhow::anyhow!("a tick is not applied in one transaction")))
@@ -204,7 +212,13 @@ impl Engine {
         } else {
             Vec::new()
         };
-        Ok(Applied { outcome, events, recorded: true, duplicate: !applied })
+        let resolve = (applied && !c.remote.is_empty()).then(|| ResolveJob {
+            v: ENVELOPE_VERSION,
+            id: Uuid::new_v5(&c.command_id, b"resolve"),
+            request_id: c.req.id,
+            stage_orders: c.remote.clone(),
+        });
+        Ok(Applied { outcome, events, recorded: true, duplicate: !applied, resolve })
     }
 }
 
@@ -222,22 +236,27 @@ pub(super) async fn settle(
     state: &mut RequestState,
     context: &Value,
     mut step: Step,
-) -> Result<Step> {
+) -> Result<(Step, Vec<i32>)> {
+    let mut remote = Vec::new();
     // Every round starts at least one stage or ends the request; bounded by the stage count.
     for _ in 0..=compiled.policy.def.stages.len() {
-        if step.resolve.is_empty() {
-            return Ok(step);
-        }
         let mut results = Vec::with_capacity(step.resolve.len());
-        for order in &step.resolve {
-            let resolution = compiled.resolve_stage(*order, context);
-            results.push((*order, delegate(conn, resolution, machine.now).await?));
+        for order in std::mem::take(&mut step.resolve) {
+            let skipped = matches!(compiled.skip_if(order, context), Some(Ok(true)));
+            if compiled.needs_remote(order) && !skipped {
+                remote.push(order);
+                continue;
+            }
+            let resolution = compiled.resolve_stage(order, context);
+            results.push((order, delegate(conn, resolution, machine.now).await?));
+        }
+        if results.is_empty() {
+            break;
         }
         let next = machine.resolved(state, results).map_err(refusal)?;
-        step.resolve.clear();
         step.absorb(next);
     }
-    Ok(step)
+    Ok((step, remote))
 }
 
 /// Redirects resolved users who are away to their delegates (following

@@ -171,6 +171,12 @@ impl Engine {
                         return Handled::Retry(format!("{err:#}"));
                     }
                 }
+                if let Some(job) = &applied.resolve {
+                    // Lost only if NATS fails right now; an operator re-drives the request then.
+                    if let Err(err) = self.bus.publish_resolve(job).await {
+                        tracing::error!(error = format!("{err:#}"), request = %job.request_id, "resolution work not published; re-drive the request");
+                    }
+                }
                 self.reply(envelope.reply_to.as_deref(), id, &applied.outcome).await;
                 self.publish(applied.events).await;
                 Handled::Done(applied.outcome)

@@ -10,9 +10,9 @@ use uuid::Uuid;
 
 use super::apply::*;
 use super::Engine;
-use crate::command::{IdempotencyClaim, Outcome};
+use crate::command::{IdempotencyClaim, Outcome, StageResult};
 use crate::domain::{Actor, OnBreach};
-use crate::engine::{DecisionInput, Machine, RequestState, Resolution};
+use crate::engine::{DecisionInput, Machine, RequestState, Resolution, StageStatus, Step};
 use crate::error::{code, ApiError, Result};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::commands;
@@ -89,7 +89,7 @@ impl Engine {
         );
         let mut machine = Machine::new(&policy.def, now, command_id);
         let step = machine.start(&mut state, &actor.sub);
-        let step = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
+        let (step, remote) = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
         req.absorb(&state, now);
         let out = CreateRequestOut {
             request_id: req.id,
@@ -103,6 +103,7 @@ impl Engine {
                 .collect(),
         };
         let change = Change {
+            remote,
             command_id,
             kind: "request.create",
             req: &req,
@@ -145,6 +146,7 @@ impl Engine {
         };
         let outcome = Outcome::ok(StatusCode::OK, req.out());
         let change = Change {
+            remote: Vec::new(),
             command_id,
             kind: "request.cancel",
             req: &req,
@@ -176,6 +178,7 @@ impl Engine {
         let task = state.task(task_id).context("claimed task vanished")?;
         let outcome = Outcome::ok(StatusCode::OK, task_out(task, req.id));
         let change = Change {
+            remote: Vec::new(),
             command_id,
             kind: "task.claim",
             req: &req,
@@ -200,7 +203,7 @@ impl Engine {
         let before = state.stages.clone();
         let mut machine = Machine::new(&compiled.policy.def, now, command_id);
         let step = machine.decide(&mut state, input, actor).map_err(refusal)?;
-        let step = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
+        let (step, remote) = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
         req.absorb(&state, now);
         let d = step.decisions.first().context("a decision step records its decision")?;
         let out = DecisionOut {
@@ -215,6 +218,7 @@ impl Engine {
             created_at: d.created_at,
         };
         let change = Change {
+            remote,
             command_id,
             kind: "task.decide",
             req: &req,
@@ -268,6 +272,7 @@ impl Engine {
             metadata: Some(json!({"request_id": req.id, "reason": reason})),
         };
         let change = Change {
+            remote: Vec::new(),
             command_id,
             kind: "task.reassign",
             req: &req,
@@ -314,13 +319,14 @@ impl Engine {
         }
         let mut machine = Machine::new(&compiled.policy.def, now, command_id);
         let step = machine.expire_due(&mut state, &escalations).map_err(refusal)?;
-        let step = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
+        let (step, remote) = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
         req.absorb(&state, now);
         let outcome = Outcome::ok(
             StatusCode::OK,
             json!({"request_id": req.id, "status": req.status, "events": step.events.len()}),
         );
         let change = Change {
+            remote,
             command_id,
             kind: "sla.expire",
             req: &req,
@@ -331,6 +337,111 @@ impl Engine {
             idempotency: None,
         };
         self.commit(conn, change, outcome).await
+    }
+
+    /// The resolver role's answer. Only stages still waiting take it: a late or
+    /// repeated answer changes nothing.
+    pub(super) async fn stage_resolved(
+        &self,
+        conn: &mut PgConnection,
+        command_id: Uuid,
+        request_id: Uuid,
+        results: &[StageResult],
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        let (mut req, compiled, mut state) = self.locked(conn, Target::Request(request_id)).await?;
+        let before = state.stages.clone();
+        let mut resolutions = Vec::new();
+        for result in results {
+            let (order, resolution) = result.clone().into_resolution();
+            if state.stage(order).map(|s| s.status) == Some(StageStatus::Resolving) {
+                resolutions.push((order, delegate(conn, resolution, now).await?));
+            }
+        }
+        if resolutions.is_empty() {
+            return Err(ApiError::conflict(
+                code::INVALID_STATE,
+                format!("No stage of request {request_id} waits for these results"),
+            ));
+        }
+        let mut machine = Machine::new(&compiled.policy.def, now, command_id);
+        let step = machine.resolved(&mut state, resolutions).map_err(refusal)?;
+        let (step, remote) = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
+        req.absorb(&state, now);
+        let outcome = Outcome::ok(
+            StatusCode::OK,
+            json!({"request_id": req.id, "status": req.status, "current_stage_order": req.current_stage_order}),
+        );
+        let change = Change {
+            remote,
+            command_id,
+            kind: "stage.resolved",
+            req: &req,
+            created: false,
+            before: &before,
+            state: &state,
+            step: &step,
+            idempotency: None,
+        };
+        self.commit(conn, change, outcome).await
+    }
+
+    /// Resolves again the stages of a request that are stuck waiting (a
+    /// resolver was down, an answer was lost).
+    pub(super) async fn stage_redrive(
+        &self,
+        conn: &mut PgConnection,
+        command_id: Uuid,
+        request_id: Uuid,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        require_admin(actor)?;
+        let (mut req, compiled, mut state) = self.locked(conn, Target::Request(request_id)).await?;
+        if req.status != "pending" && req.status != "in_review" {
+            return Err(ApiError::conflict(code::INVALID_STATE, format!("Request {request_id} is {}", req.status)));
+        }
+        let before = state.stages.clone();
+        let waiting: Vec<i32> =
+            state.stages.iter().filter(|s| s.status == StageStatus::Resolving).map(|s| s.stage_order).collect();
+        if waiting.is_empty() {
+            return Err(ApiError::conflict(
+                code::INVALID_STATE,
+                format!("No stage of request {request_id} waits for resolution"),
+            ));
+        }
+        let mut machine = Machine::new(&compiled.policy.def, now, command_id);
+        let step = Step { resolve: waiting.clone(), ..Step::default() };
+        let (step, remote) = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
+        req.absorb(&state, now);
+        let entry = AuditEntry {
+            actor,
+            action: "request.redrive",
+            resource_type: "request",
+            resource_id: req.id.to_string(),
+            summary: format!("Resolution of stages {waiting:?} driven again"),
+            before: Some(json!({"resolving": waiting})),
+            after: Some(json!({"status": req.status, "sent_to_resolver": remote})),
+            metadata: None,
+        };
+        let outcome =
+            Outcome::ok(StatusCode::OK, json!({"request_id": req.id, "stages": waiting, "status": req.status}));
+        let change = Change {
+            remote,
+            command_id,
+            kind: "stage.redrive",
+            req: &req,
+            created: false,
+            before: &before,
+            state: &state,
+            step: &step,
+            idempotency: None,
+        };
+        let applied = self.commit(conn, change, outcome).await?;
+        if !applied.duplicate {
+            audit::record(conn, machine.ids.next_id(), entry).await.context("writing audit row")?;
+        }
+        Ok(applied)
     }
 }
 

@@ -7,6 +7,7 @@ mod input;
 mod keys;
 mod policies;
 mod requests;
+mod resolver;
 mod sla;
 mod support;
 mod tokens;

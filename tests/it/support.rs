@@ -42,6 +42,8 @@ pub struct Options {
     pub webhook: bool,
     /// SLA scheduler replicas to run.
     pub sla_schedulers: usize,
+    /// Run the resolver role too.
+    pub resolver: bool,
 }
 
 impl Default for Options {
@@ -53,6 +55,7 @@ impl Default for Options {
             env: Vec::new(),
             webhook: false,
             sla_schedulers: 0,
+            resolver: false,
         }
     }
 }
@@ -113,6 +116,11 @@ pub async fn spawn_with(options: Options) -> TestApp {
             interval,
             app.ingress_stop.clone(),
         ));
+    }
+    if options.resolver {
+        let role = awe::resolution::ResolverRole::new(app.pool.clone(), app.bus.clone(), app.config.resolver.clone())
+            .expect("resolver");
+        tokio::spawn(role.run(4, app.ingress_stop.clone()));
     }
     if options.webhook {
         let vault = awe::secrets::Vault::from_config(&app.config).expect("vault");
@@ -203,7 +211,7 @@ impl TestApp {
     pub async fn stop(mut self) {
         self.stop_engine().await;
         self.ingress_stop.cancel();
-        for stream in [self.bus.commands_stream(), self.bus.events_stream()] {
+        for stream in [self.bus.commands_stream(), self.bus.events_stream(), self.bus.resolve_stream()] {
             let _ = self.bus.js.delete_stream(&stream).await;
         }
         self.pool.close().await;

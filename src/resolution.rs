@@ -1,0 +1,233 @@
+//! The resolver role: consumes stage-resolution work from JetStream, resolves
+//! the rules the engine cannot (a caller's HTTP resolver; Keycloak roles and
+//! groups), and answers with a `stage.resolved` command. It reads PostgreSQL
+//! but never writes workflow state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream::{self, AckKind};
+use backon::{ExponentialBuilder, Retryable};
+use chrono::Utc;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::bus::Bus;
+use crate::command::{Command, Envelope, ResolveJob, StageResult, ENVELOPE_VERSION};
+use crate::config::ResolverConfig;
+use crate::domain::{Actor, RuleDef, RuleKind, RuleSpec};
+use crate::engine::{Assignee, Resolution};
+use crate::resolver::{CompiledPolicy, PolicyCache};
+use crate::store::{policies, reads};
+
+/// A failure worth another try (the other side may come back) or not.
+#[derive(Debug)]
+pub struct RuleError {
+    pub reason: String,
+    pub transient: bool,
+}
+
+/// Resolves one remote rule against a context, retrying transient failures.
+pub async fn resolve_remote(
+    http: &reqwest::Client,
+    config: &ResolverConfig,
+    rule: &RuleDef,
+    context: &Value,
+) -> Result<Vec<String>, String> {
+    match &rule.spec {
+        RuleSpec::Http { url } => {
+            let call = || http_resolver(http, config, url, context);
+            call.retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_max_delay(Duration::from_secs(2))
+                    .with_max_times(config.retries),
+            )
+            .when(|e: &RuleError| e.transient)
+            .await
+            .map_err(|e| e.reason)
+        }
+        RuleSpec::Role { .. } | RuleSpec::Group { .. } => Err(format!(
+            "rule type `{}` needs the Keycloak admin client, which this build does not have yet",
+            rule.spec.rule_type().as_str()
+        )),
+        _ => Err("not a remote rule".into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct HttpAnswer {
+    user_ids: Vec<Value>,
+}
+
+/// The contract of spec 002: POST `{"context": …}`, answer `{"user_ids": [...]}`.
+async fn http_resolver(
+    http: &reqwest::Client,
+    config: &ResolverConfig,
+    url: &str,
+    context: &Value,
+) -> Result<Vec<String>, RuleError> {
+    let response = http
+        .post(url)
+        .timeout(Duration::from_secs(config.http_timeout_seconds))
+        .json(&json!({ "context": context }))
+        .send()
+        .await
+        .map_err(|e| RuleError {
+            reason: if e.is_timeout() { format!("{url} timed out") } else { format!("{url} unreachable: {e}") },
+            transient: true,
+        })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(RuleError {
+            reason: format!("{url} answered HTTP {}", status.as_u16()),
+            transient: status.is_server_error() || status.as_u16() == 429,
+        });
+    }
+    let answer: HttpAnswer = response.json().await.map_err(|e| RuleError {
+        reason: format!("{url} did not answer {{\"user_ids\": [...]}}: {e}"),
+        transient: false,
+    })?;
+    answer
+        .user_ids
+        .into_iter()
+        .map(|v| match v {
+            Value::String(s) if !s.trim().is_empty() => Ok(s),
+            other => Err(RuleError {
+                reason: format!("{url} answered {other} where a user id was expected"),
+                transient: false,
+            }),
+        })
+        .collect()
+}
+
+pub struct ResolverRole {
+    pool: PgPool,
+    bus: Bus,
+    http: reqwest::Client,
+    config: ResolverConfig,
+    policies: PolicyCache,
+}
+
+impl ResolverRole {
+    pub fn new(pool: PgPool, bus: Bus, config: ResolverConfig) -> anyhow::Result<Arc<Self>> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("awe-resolver/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the HTTP client")?;
+        Ok(Arc::new(Self { pool, bus, http, config, policies: PolicyCache::default() }))
+    }
+
+    pub async fn run(self: Arc<Self>, concurrency: usize, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let consumer = self.bus.resolver_consumer().await?;
+        let mut messages = consumer.stream().max_messages_per_batch(concurrency.min(500)).messages().await?;
+        let permits = Arc::new(Semaphore::new(concurrency));
+        tracing::info!(concurrency, "resolver consuming stage-resolution work");
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                p = permits.clone().acquire_owned() => p.context("semaphore closed")?,
+            };
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                next = messages.next() => next,
+            };
+            let Some(message) = next else { break };
+            let Ok(message) = message else {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            };
+            let role = self.clone();
+            tokio::spawn(async move {
+                role.process(message).await;
+                drop(permit);
+            });
+        }
+        let _ = permits.acquire_many(concurrency as u32).await;
+        Ok(())
+    }
+
+    async fn process(&self, message: jetstream::Message) {
+        let ack = match serde_json::from_slice::<ResolveJob>(&message.payload) {
+            Err(e) => {
+                tracing::error!(error = %e, "dropping resolution work that is not a job");
+                message.ack_with(AckKind::Term).await
+            }
+            Ok(job) => match self.handle(&job).await {
+                Ok(()) => message.ack().await,
+                Err(err) => {
+                    tracing::warn!(error = format!("{err:#}"), request = %job.request_id, "resolution will be retried");
+                    message.ack_with(AckKind::Nak(Some(Duration::from_secs(2)))).await
+                }
+            },
+        };
+        if let Err(err) = ack {
+            tracing::warn!(error = %err, "acknowledgement failed; the job will come again and be answered again");
+        }
+    }
+
+    /// Resolves a job's stages and publishes the answer; the step tests drive.
+    pub async fn handle(&self, job: &ResolveJob) -> anyhow::Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        let request = reads::request(&mut conn, job.request_id).await?.context("the request of a job vanished")?;
+        let compiled = match self.policies.get(request.policy_id) {
+            Some(c) => c,
+            None => {
+                let row = policies::row_by_id(&mut conn, request.policy_id).await?.context("pinned policy")?;
+                let policy = policies::load(&mut conn, row).await?;
+                self.policies.insert(CompiledPolicy::compile(policy).map_err(|e| anyhow::anyhow!(e))?)
+            }
+        };
+        drop(conn);
+        let mut results = Vec::with_capacity(job.stage_orders.len());
+        for order in &job.stage_orders {
+            let resolution = self.resolve_stage(&compiled, *order, &request.context).await;
+            results.push(StageResult::from_resolution(*order, resolution));
+        }
+        let answer = Envelope {
+            v: ENVELOPE_VERSION,
+            id: Uuid::new_v5(&job.id, b"resolved"),
+            issued_at: Utc::now(),
+            actor: Actor::system("awe-resolver"),
+            reply_to: None,
+            command: Command::StageResolved { request_id: job.request_id, results },
+        };
+        self.bus.publish_command(&answer).await?;
+        Ok(())
+    }
+
+    async fn resolve_stage(&self, compiled: &CompiledPolicy, order: i32, context: &Value) -> Resolution {
+        if matches!(compiled.skip_if(order, context), Some(Ok(true))) {
+            return Resolution::Skip;
+        }
+        let Some(stage) = compiled.policy.def.stages.iter().find(|s| s.stage_order == order) else {
+            return Resolution::Failed { reason: format!("stage {order} is not in the pinned policy") };
+        };
+        let (mut approvers, mut observers): (Vec<Assignee>, Vec<Assignee>) = (Vec::new(), Vec::new());
+        for rule in &stage.rules {
+            let users = match &rule.spec {
+                RuleSpec::User { .. } | RuleSpec::Expression { .. } => compiled.resolve_rule(rule, context),
+                _ => resolve_remote(&self.http, &self.config, rule, context).await,
+            };
+            let users = match users {
+                Ok(users) => users,
+                Err(reason) => return Resolution::Failed { reason },
+            };
+            let list = if rule.kind == RuleKind::Approver { &mut approvers } else { &mut observers };
+            for user in users {
+                match list.iter_mut().find(|a| a.user == user) {
+                    Some(a) => a.required |= rule.required,
+                    None => list.push(Assignee { user, required: rule.required, delegated_from: None }),
+                }
+            }
+        }
+        Resolution::Resolved { approvers, observers }
+    }
+}
