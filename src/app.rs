@@ -119,7 +119,7 @@ pub async fn run(config: Config, roles: &[Role], shutdown: CancellationToken) ->
                 tasks.spawn(webhooks.run(config.webhook.concurrency, shutdown.clone()));
             }
             Role::Resolver => {
-                let role = crate::resolution::ResolverRole::new(pool.clone(), bus.clone(), config.resolver.clone())?;
+                let role = crate::resolution::ResolverRole::new(pool.clone(), bus.clone(), &config)?;
                 tasks.spawn(role.run(config.resolver.concurrency, shutdown.clone()));
             }
             Role::SlaScheduler => {

@@ -228,6 +228,8 @@ pub struct KeycloakConfig {
     pub audience: String,
     /// Shortest time between two JWKS fetches caused by unknown `kid`s.
     pub jwks_min_refresh_seconds: u64,
+    /// How long a role's or group's members are reused before asking again.
+    pub cache_ttl_seconds: u64,
 }
 
 impl Default for KeycloakConfig {
@@ -242,6 +244,7 @@ impl Default for KeycloakConfig {
             jwks_url: String::new(),
             audience: String::new(),
             jwks_min_refresh_seconds: 30,
+            cache_ttl_seconds: 300,
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod event;
 pub mod ingress;
+pub mod keycloak;
 pub mod logic;
 pub mod replay;
 pub mod resolution;

@@ -20,9 +20,10 @@ use uuid::Uuid;
 
 use crate::bus::Bus;
 use crate::command::{Command, Envelope, ResolveJob, StageResult, ENVELOPE_VERSION};
-use crate::config::ResolverConfig;
+use crate::config::{Config, ResolverConfig};
 use crate::domain::{Actor, RuleDef, RuleKind, RuleSpec};
 use crate::engine::{Assignee, Resolution};
+use crate::keycloak::Keycloak;
 use crate::resolver::{CompiledPolicy, PolicyCache};
 use crate::store::{policies, reads};
 
@@ -33,31 +34,64 @@ pub struct RuleError {
     pub transient: bool,
 }
 
-/// Resolves one remote rule against a context, retrying transient failures.
-pub async fn resolve_remote(
-    http: &reqwest::Client,
-    config: &ResolverConfig,
-    rule: &RuleDef,
-    context: &Value,
-) -> Result<Vec<String>, String> {
-    match &rule.spec {
-        RuleSpec::Http { url } => {
-            let call = || http_resolver(http, config, url, context);
-            call.retry(
-                ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(200))
-                    .with_max_delay(Duration::from_secs(2))
-                    .with_max_times(config.retries),
-            )
-            .when(|e: &RuleError| e.transient)
-            .await
-            .map_err(|e| e.reason)
-        }
-        RuleSpec::Role { .. } | RuleSpec::Group { .. } => Err(format!(
-            "rule type `{}` needs the Keycloak admin client, which this build does not have yet",
-            rule.spec.rule_type().as_str()
-        )),
-        _ => Err("not a remote rule".into()),
+/// What remote resolution needs: an HTTP client, the settings, and Keycloak
+/// when `keycloak.base_url` is set.
+pub struct Remote {
+    pub http: reqwest::Client,
+    pub config: ResolverConfig,
+    pub keycloak: Option<Keycloak>,
+}
+
+impl Remote {
+    pub fn new(config: &Config) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("awe-resolver/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the HTTP client")?;
+        let keycloak =
+            (!config.keycloak.base_url.trim().is_empty()).then(|| Keycloak::new(config.keycloak.clone(), http.clone()));
+        Ok(Self { http, config: config.resolver.clone(), keycloak })
+    }
+
+    /// Resolves one remote rule against a context, retrying transient
+    /// failures; `fresh` skips the Keycloak cache (simulate).
+    pub async fn resolve(&self, rule: &RuleDef, context: &Value, fresh: bool) -> Result<Vec<String>, String> {
+        let policy = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(2))
+            .with_max_times(self.config.retries);
+        let keycloak = || {
+            self.keycloak.as_ref().ok_or_else(|| RuleError {
+                reason: format!(
+                    "rule type `{}` needs keycloak.base_url, which is not set",
+                    rule.spec.rule_type().as_str()
+                ),
+                transient: false,
+            })
+        };
+        let result = match &rule.spec {
+            RuleSpec::Http { url } => {
+                (|| http_resolver(&self.http, &self.config, url, context))
+                    .retry(policy)
+                    .when(|e: &RuleError| e.transient)
+                    .await
+            }
+            RuleSpec::Role { role, client } => {
+                (|| async { keycloak()?.role_members(role, client.as_deref(), fresh).await })
+                    .retry(policy)
+                    .when(|e: &RuleError| e.transient)
+                    .await
+            }
+            RuleSpec::Group { group } => {
+                (|| async { keycloak()?.group_members(group, fresh).await })
+                    .retry(policy)
+                    .when(|e: &RuleError| e.transient)
+                    .await
+            }
+            _ => Err(RuleError { reason: "not a remote rule".into(), transient: false }),
+        };
+        result.map_err(|e| e.reason)
     }
 }
 
@@ -110,19 +144,13 @@ async fn http_resolver(
 pub struct ResolverRole {
     pool: PgPool,
     bus: Bus,
-    http: reqwest::Client,
-    config: ResolverConfig,
+    remote: Remote,
     policies: PolicyCache,
 }
 
 impl ResolverRole {
-    pub fn new(pool: PgPool, bus: Bus, config: ResolverConfig) -> anyhow::Result<Arc<Self>> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("awe-resolver/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("building the HTTP client")?;
-        Ok(Arc::new(Self { pool, bus, http, config, policies: PolicyCache::default() }))
+    pub fn new(pool: PgPool, bus: Bus, config: &Config) -> anyhow::Result<Arc<Self>> {
+        Ok(Arc::new(Self { pool, bus, remote: Remote::new(config)?, policies: PolicyCache::default() }))
     }
 
     pub async fn run(self: Arc<Self>, concurrency: usize, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -214,7 +242,7 @@ impl ResolverRole {
         for rule in &stage.rules {
             let users = match &rule.spec {
                 RuleSpec::User { .. } | RuleSpec::Expression { .. } => compiled.resolve_rule(rule, context),
-                _ => resolve_remote(&self.http, &self.config, rule, context).await,
+                _ => self.remote.resolve(rule, context, false).await,
             };
             let users = match users {
                 Ok(users) => users,

@@ -39,8 +39,8 @@ pub struct AppState {
     pub auth: auth::Authenticator,
     pub policies: PolicyCache,
     pub vault: crate::secrets::Vault,
-    /// For simulate's live calls to callers' HTTP resolvers.
-    pub http: reqwest::Client,
+    /// For simulate's live calls to Keycloak and callers' HTTP resolvers.
+    pub remote: crate::resolution::Remote,
     replies: Arc<dispatch::Replies>,
 }
 
@@ -49,8 +49,8 @@ impl AppState {
         let auth = auth::Authenticator::new(config.keycloak.clone());
         let replies = dispatch::Replies::start(&bus).await?;
         let vault = crate::secrets::Vault::from_config(&config)?;
-        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-        Ok(Arc::new(Self { config, pool, bus, auth, policies: PolicyCache::default(), vault, http, replies }))
+        let remote = crate::resolution::Remote::new(&config)?;
+        Ok(Arc::new(Self { config, pool, bus, auth, policies: PolicyCache::default(), vault, remote, replies }))
     }
 }
 

@@ -297,7 +297,7 @@ pub async fn simulate(
                     compiled.resolve_rule(rule, &input.context)
                 }
                 // Remote rules are asked now, live: simulate never uses a cache.
-                _ => crate::resolution::resolve_remote(&s.http, &s.config.resolver, rule, &input.context).await,
+                _ => s.remote.resolve(rule, &input.context, true).await,
             }
             .map_err(|e| ApiError::unavailable(code::INVALID_STATE, format!("Resolver failed: {e}")))?;
             for u in &users {

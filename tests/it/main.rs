@@ -4,6 +4,7 @@ mod behaviours;
 mod durability;
 mod flows;
 mod input;
+mod keycloak;
 mod keys;
 mod policies;
 mod requests;

@@ -118,8 +118,8 @@ pub async fn spawn_with(options: Options) -> TestApp {
         ));
     }
     if options.resolver {
-        let role = awe::resolution::ResolverRole::new(app.pool.clone(), app.bus.clone(), app.config.resolver.clone())
-            .expect("resolver");
+        let role =
+            awe::resolution::ResolverRole::new(app.pool.clone(), app.bus.clone(), &app.config).expect("resolver");
         tokio::spawn(role.run(4, app.ingress_stop.clone()));
     }
     if options.webhook {

@@ -1,0 +1,297 @@
+//! A Keycloak stand-in speaking the real admin endpoints the resolver uses
+//! (token, role and client-role members and groups, clients by clientId,
+//! group by path, group members and children, with `first`/`max` paging and
+//! 401/404 behaviour), and the role/group rules resolved through it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode as AxumStatus};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+const SECRET: &str = "s3cret";
+
+#[derive(Clone, Default)]
+struct Realm {
+    down: Arc<AtomicBool>,
+    /// Group id → member usernames (and whether enabled).
+    members: Arc<HashMap<String, Vec<(String, bool)>>>,
+    children: Arc<HashMap<String, Vec<String>>>,
+}
+
+fn user(name: &str, enabled: bool) -> Value {
+    json!({"id": format!("id-{name}"), "username": name, "enabled": enabled})
+}
+
+fn page(items: Vec<Value>, q: &HashMap<String, String>) -> Response {
+    let first: usize = q.get("first").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let max: usize = q.get("max").and_then(|v| v.parse().ok()).unwrap_or(100);
+    Json(items.into_iter().skip(first).take(max).collect::<Vec<_>>()).into_response()
+}
+
+fn guard(realm: &Realm, headers: &HeaderMap) -> Option<Response> {
+    if realm.down.load(Ordering::SeqCst) {
+        return Some(AxumStatus::SERVICE_UNAVAILABLE.into_response());
+    }
+    let bearer = headers.get("authorization").and_then(|h| h.to_str().ok());
+    (bearer != Some("Bearer kc-admin-token")).then(|| AxumStatus::UNAUTHORIZED.into_response())
+}
+
+async fn standin() -> (String, Realm) {
+    let mut members = HashMap::new();
+    members.insert("g-d1".to_owned(), (0..150).map(|i| (format!("d1-{i:03}"), true)).collect());
+    members.insert("g-d1-north".to_owned(), vec![("n1".to_owned(), true)]);
+    members.insert("g-managers".to_owned(), vec![("gm1".to_owned(), true)]);
+    let mut children = HashMap::new();
+    children.insert("g-d1".to_owned(), vec!["g-d1-north".to_owned()]);
+    let realm = Realm { down: Arc::default(), members: Arc::new(members), children: Arc::new(children) };
+    let app = Router::new()
+        .route(
+            "/realms/staff/protocol/openid-connect/token",
+            post(|State(r): State<Realm>, body: String| async move {
+                let form: HashMap<String, String> = serde_urlencoded::from_str(&body).unwrap_or_default();
+                if r.down.load(Ordering::SeqCst) {
+                    return AxumStatus::SERVICE_UNAVAILABLE.into_response();
+                }
+                let ok = form.get("grant_type").map(String::as_str) == Some("client_credentials")
+                    && form.get("client_id").map(String::as_str) == Some("awe-admin-resolver")
+                    && form.get("client_secret").map(String::as_str) == Some(SECRET);
+                if ok {
+                    Json(json!({"access_token": "kc-admin-token", "expires_in": 300, "token_type": "Bearer"}))
+                        .into_response()
+                } else {
+                    (AxumStatus::UNAUTHORIZED, Json(json!({"error": "unauthorized_client"}))).into_response()
+                }
+            }),
+        )
+        .route(
+            "/admin/realms/staff/roles/{role}/{what}",
+            get(
+                |State(r): State<Realm>,
+                 headers: HeaderMap,
+                 Path((role, what)): Path<(String, String)>,
+                 Query(q): Query<HashMap<String, String>>| async move {
+                    if let Some(refused) = guard(&r, &headers) {
+                        return refused;
+                    }
+                    match (role.as_str(), what.as_str()) {
+                        ("PROGRAM_MANAGER", "users") => page(vec![user("pm1", true), user("pm2", false)], &q),
+                        ("PROGRAM_MANAGER", "groups") => {
+                            page(vec![json!({"id": "g-managers", "name": "managers", "path": "/managers"})], &q)
+                        }
+                        _ => (AxumStatus::NOT_FOUND, Json(json!({"error": "Could not find role"}))).into_response(),
+                    }
+                },
+            ),
+        )
+        .route(
+            "/admin/realms/staff/clients",
+            get(|State(r): State<Realm>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
+                if let Some(refused) = guard(&r, &headers) {
+                    return refused;
+                }
+                let found = q.get("clientId").map(String::as_str) == Some("registry-staff-portal");
+                Json(if found { json!([{"id": "c-1", "clientId": "registry-staff-portal"}]) } else { json!([]) })
+                    .into_response()
+            }),
+        )
+        .route(
+            "/admin/realms/staff/clients/{id}/roles/{role}/{what}",
+            get(
+                |State(r): State<Realm>,
+                 headers: HeaderMap,
+                 Path((id, role, what)): Path<(String, String, String)>,
+                 Query(q): Query<HashMap<String, String>>| async move {
+                    if let Some(refused) = guard(&r, &headers) {
+                        return refused;
+                    }
+                    match (id.as_str(), role.as_str(), what.as_str()) {
+                        ("c-1", "APPROVER", "users") => page(vec![user("ca1", true)], &q),
+                        ("c-1", "APPROVER", "groups") => page(vec![], &q),
+                        _ => AxumStatus::NOT_FOUND.into_response(),
+                    }
+                },
+            ),
+        )
+        .route(
+            "/admin/realms/staff/group-by-path/{*path}",
+            get(|State(r): State<Realm>, headers: HeaderMap, Path(path): Path<String>| async move {
+                if let Some(refused) = guard(&r, &headers) {
+                    return refused;
+                }
+                match path.trim_start_matches('/') {
+                    "districts/D1" => {
+                        Json(json!({"id": "g-d1", "name": "D1", "path": "/districts/D1"})).into_response()
+                    }
+                    _ => (AxumStatus::NOT_FOUND, Json(json!({"error": "Group path does not exist"}))).into_response(),
+                }
+            }),
+        )
+        .route(
+            "/admin/realms/staff/groups/{id}/{what}",
+            get(
+                |State(r): State<Realm>,
+                 headers: HeaderMap,
+                 Path((id, what)): Path<(String, String)>,
+                 Query(q): Query<HashMap<String, String>>| async move {
+                    if let Some(refused) = guard(&r, &headers) {
+                        return refused;
+                    }
+                    match what.as_str() {
+                        "members" => match r.members.get(&id) {
+                            Some(list) => page(list.iter().map(|(u, e)| user(u, *e)).collect(), &q),
+                            None => AxumStatus::NOT_FOUND.into_response(),
+                        },
+                        "children" => {
+                            let kids = r.children.get(&id).cloned().unwrap_or_default();
+                            page(kids.iter().map(|k| json!({"id": k, "name": k})).collect(), &q)
+                        }
+                        _ => AxumStatus::NOT_FOUND.into_response(),
+                    }
+                },
+            ),
+        )
+        .with_state(realm.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, realm)
+}
+
+fn options(base_url: &str, secret: &str, ttl: u64) -> Options {
+    Options {
+        resolver: true,
+        env: vec![
+            ("AWE__KEYCLOAK__BASE_URL".into(), base_url.into()),
+            ("AWE__KEYCLOAK__ADMIN_CLIENT_SECRET".into(), secret.into()),
+            ("AWE__KEYCLOAK__CACHE_TTL_SECONDS".into(), ttl.to_string()),
+            ("AWE__RESOLVER__RETRIES".into(), "1".into()),
+        ],
+        ..Options::default()
+    }
+}
+
+async fn policy(app: &TestApp, key: &str, rules: Value) {
+    app.active_policy(json!({"policy_key": key, "name": key, "artifact_type": "registry.change_request", "stages": [
+        {"name": "Keycloak", "stage_order": 1, "mode": "any-n", "rules": rules}]}))
+        .await;
+}
+
+async fn create(app: &TestApp, key: &str, artifact: &str) -> String {
+    let (status, created) = app.post("/requests", &service("registry"), new_request(key, artifact)).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    created["request_id"].as_str().expect("id").to_owned()
+}
+
+async fn assignees(app: &TestApp, rid: &str) -> Vec<String> {
+    let (_, tasks) = app.get(&format!("/tasks?assignee=&request_id={rid}&page_size=100"), &admin()).await;
+    let mut names: Vec<String> = tasks["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|t| t["assignee"].as_str().expect("a").to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn failure_reason(app: &TestApp, rid: &str) -> String {
+    let path = format!("/requests/{rid}/events");
+    app.eventually("a resolution failure", || async {
+        event_types(&app.get(&path, &service("registry")).await.1).contains(&"stage_resolution_failed".to_owned())
+    })
+    .await;
+    let (_, events) = app.get(&path, &service("registry")).await;
+    let failed = events
+        .as_array()
+        .expect("events")
+        .iter()
+        .find(|e| e["event_type"] == "stage_resolution_failed")
+        .expect("failure")
+        .clone();
+    failed["payload"]["reason"].as_str().expect("reason").to_owned()
+}
+
+#[tokio::test]
+async fn realm_and_client_roles_resolve_through_keycloak_with_group_holders_and_without_disabled_users() {
+    let (url, _realm) = standin().await;
+    let app = spawn_with(options(&url, SECRET, 300)).await;
+    policy(
+        &app,
+        "roles",
+        json!([
+            {"rule_type": "role", "rule_value": {"role": "PROGRAM_MANAGER"}},
+            {"rule_type": "role", "rule_value": {"role": "APPROVER", "client": "registry-staff-portal"}}
+        ]),
+    )
+    .await;
+    let rid = create(&app, "roles", "cr-roles").await;
+    app.eventually("tasks from Keycloak", || async { !assignees(&app, &rid).await.is_empty() }).await;
+    assert_eq!(
+        assignees(&app, &rid).await,
+        vec!["ca1", "gm1", "pm1"],
+        "pm2 is disabled; gm1 holds the role through a group"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_group_rule_takes_every_page_of_members_and_its_subgroups() {
+    let (url, _realm) = standin().await;
+    let app = spawn_with(options(&url, SECRET, 300)).await;
+    policy(&app, "group", json!([{"rule_type": "group", "rule_value": {"group": "/districts/D1"}}])).await;
+    let rid = create(&app, "group", "cr-group").await;
+    app.eventually("tasks from Keycloak", || async { !assignees(&app, &rid).await.is_empty() }).await;
+    let (_, tasks) = app.get(&format!("/tasks?assignee=&request_id={rid}"), &admin()).await;
+    assert_eq!(tasks["total"], 151, "150 members over two pages, and n1 of the subgroup");
+    let (_, sim) = app.post("/policies/group/versions/1/simulate", &viewer(), json!({"context": {}})).await;
+    let approvers = sim["stages"][0]["approvers"].as_array().expect("approvers");
+    assert!(approvers.contains(&json!("d1-149")) && approvers.contains(&json!("n1")));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_roles_clients_groups_and_a_refused_service_account_are_resolution_errors() {
+    let (url, _realm) = standin().await;
+    let app = spawn_with(options(&url, SECRET, 300)).await;
+    policy(&app, "no-role", json!([{"rule_type": "role", "rule_value": {"role": "NOPE"}}])).await;
+    policy(&app, "no-client", json!([{"rule_type": "role", "rule_value": {"role": "APPROVER", "client": "nobody"}}]))
+        .await;
+    policy(&app, "no-group", json!([{"rule_type": "group", "rule_value": {"group": "/nowhere"}}])).await;
+    assert!(failure_reason(&app, &create(&app, "no-role", "cr-1").await).await.contains("roles/NOPE"));
+    assert!(failure_reason(&app, &create(&app, "no-client", "cr-2").await).await.contains("no client `nobody`"));
+    assert!(failure_reason(&app, &create(&app, "no-group", "cr-3").await).await.contains("group-by-path/nowhere"));
+    app.stop().await;
+
+    let app = spawn_with(options(&url, "wrong", 300)).await;
+    policy(&app, "roles", json!([{"rule_type": "role", "rule_value": {"role": "PROGRAM_MANAGER"}}])).await;
+    assert!(failure_reason(&app, &create(&app, "roles", "cr-4").await).await.contains("refused the service account"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn while_keycloak_is_down_a_cached_role_still_resolves_and_an_uncached_group_fails() {
+    let (url, realm) = standin().await;
+    // A TTL of zero: every answer is stale at once, so the fallback is what serves.
+    let app = spawn_with(options(&url, SECRET, 0)).await;
+    policy(&app, "roles", json!([{"rule_type": "role", "rule_value": {"role": "PROGRAM_MANAGER"}}])).await;
+    policy(&app, "group", json!([{"rule_type": "group", "rule_value": {"group": "/districts/D1"}}])).await;
+    let first = create(&app, "roles", "cr-c1").await;
+    app.eventually("tasks", || async { !assignees(&app, &first).await.is_empty() }).await;
+
+    realm.down.store(true, Ordering::SeqCst);
+    let second = create(&app, "roles", "cr-c2").await;
+    app.eventually("tasks from the cache", || async { !assignees(&app, &second).await.is_empty() }).await;
+    assert_eq!(assignees(&app, &second).await, vec!["gm1", "pm1"]);
+    let third = create(&app, "group", "cr-c3").await;
+    assert!(failure_reason(&app, &third).await.contains("HTTP 503"));
+    app.stop().await;
+}
