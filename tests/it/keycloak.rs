@@ -295,3 +295,26 @@ async fn while_keycloak_is_down_a_cached_role_still_resolves_and_an_uncached_gro
     assert!(failure_reason(&app, &third).await.contains("HTTP 503"));
     app.stop().await;
 }
+
+#[test]
+fn the_realm_export_declares_the_clients_roles_and_users_the_spec_names() {
+    let realm: Value =
+        serde_json::from_str(include_str!("../../keycloak/realm-awe.json")).expect("a realm export is JSON");
+    assert_eq!(realm["realm"], "staff");
+    let roles = &realm["roles"]["client"]["awe-admin-portal"];
+    let names: Vec<&str> = roles.as_array().expect("roles").iter().filter_map(|r| r["name"].as_str()).collect();
+    assert_eq!(names, vec!["AWE_ADMIN", "AWE_VIEWER"]);
+    let clients: Vec<&Value> = realm["clients"].as_array().expect("clients").iter().collect();
+    let resolver = clients.iter().find(|c| c["clientId"] == "awe-admin-resolver").expect("resolver client");
+    assert_eq!(
+        (resolver["serviceAccountsEnabled"].as_bool(), resolver["publicClient"].as_bool()),
+        (Some(true), Some(false))
+    );
+    let users = realm["users"].as_array().expect("users");
+    let account = users.iter().find(|u| u["serviceAccountClientId"] == "awe-admin-resolver").expect("service account");
+    assert_eq!(account["clientRoles"]["realm-management"], json!(["view-users", "query-groups"]));
+    for name in ["alice", "bob", "director-x"] {
+        assert!(users.iter().any(|u| u["username"] == name), "{name}");
+    }
+    assert!(users.iter().filter(|u| u["groups"] == json!(["/districts/D1"])).count() == 2);
+}
