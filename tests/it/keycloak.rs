@@ -266,6 +266,8 @@ async fn unknown_roles_clients_groups_and_a_refused_service_account_are_resoluti
     policy(&app, "no-client", json!([{"rule_type": "role", "rule_value": {"role": "APPROVER", "client": "nobody"}}]))
         .await;
     policy(&app, "no-group", json!([{"rule_type": "group", "rule_value": {"group": "/nowhere"}}])).await;
+    policy(&app, "forbidden", json!([{"rule_type": "role", "rule_value": {"role": "RESTRICTED"}}])).await;
+    assert!(failure_reason(&app, &create(&app, "forbidden", "cr-0").await).await.contains("HTTP 403"));
     assert!(failure_reason(&app, &create(&app, "no-role", "cr-1").await).await.contains("roles/NOPE"));
     assert!(failure_reason(&app, &create(&app, "no-client", "cr-2").await).await.contains("no client `nobody`"));
     assert!(failure_reason(&app, &create(&app, "no-group", "cr-3").await).await.contains("group-by-path/nowhere"));
