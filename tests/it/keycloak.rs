@@ -87,6 +87,10 @@ async fn standin() -> (String, Realm) {
                         ("PROGRAM_MANAGER", "groups") => {
                             page(vec![json!({"id": "g-managers", "name": "managers", "path": "/managers"})], &q)
                         }
+                        // What Keycloak answers when the service account lacks `view-users`.
+                        ("RESTRICTED", _) => {
+                            (AxumStatus::FORBIDDEN, Json(json!({"error": "HTTP 403 Forbidden"}))).into_response()
+                        }
                         _ => (AxumStatus::NOT_FOUND, Json(json!({"error": "Could not find role"}))).into_response(),
                     }
                 },
@@ -267,7 +271,8 @@ async fn unknown_roles_clients_groups_and_a_refused_service_account_are_resoluti
         .await;
     policy(&app, "no-group", json!([{"rule_type": "group", "rule_value": {"group": "/nowhere"}}])).await;
     policy(&app, "forbidden", json!([{"rule_type": "role", "rule_value": {"role": "RESTRICTED"}}])).await;
-    assert!(failure_reason(&app, &create(&app, "forbidden", "cr-0").await).await.contains("HTTP 403"));
+    let forbidden = failure_reason(&app, &create(&app, "forbidden", "cr-0").await).await;
+    assert!(forbidden.contains("HTTP 403"), "{forbidden}");
     assert!(failure_reason(&app, &create(&app, "no-role", "cr-1").await).await.contains("roles/NOPE"));
     assert!(failure_reason(&app, &create(&app, "no-client", "cr-2").await).await.contains("no client `nobody`"));
     assert!(failure_reason(&app, &create(&app, "no-group", "cr-3").await).await.contains("group-by-path/nowhere"));
