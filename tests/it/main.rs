@@ -10,6 +10,7 @@ mod policies;
 mod requests;
 mod resolver;
 mod sla;
+mod split;
 mod support;
 mod tokens;
 mod webhooks;
