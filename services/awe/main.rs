@@ -6,6 +6,7 @@
 //!   awe replay [--since T | --from-seq N] [--request ID] [--type T] [--limit N]
 //!                          send events from the stream to their webhooks again
 //!   awe streams delete --yes   delete this prefix's streams (tests, benchmarks)
+//!   awe probe [URL]        exit 0 when the ingress answers healthy (container health checks)
 //!
 //! Options: `--config FILE` (TOML), then the environment (`AWE__SECTION__KEY`,
 //! `DATABASE_URL`, `NATS_URL`).
@@ -17,7 +18,7 @@ use anyhow::{bail, Context};
 use awe::config::Config;
 use tokio_util::sync::CancellationToken;
 
-const USAGE: &str = "usage: awe [--config FILE] <run [ROLES] | migrate | relay | replay [OPTIONS] | streams delete --yes>\n  ROLES: all (default) or a comma list of ingress, engine, webhook, sla-scheduler\n  replay OPTIONS: --since RFC3339 | --from-seq N, --request ID, --type EVENT_TYPE, --limit N";
+const USAGE: &str = "usage: awe [--config FILE] <run [ROLES] | migrate | relay | replay [OPTIONS] | probe [URL] | streams delete --yes>\n  ROLES: all (default) or a comma list of ingress, engine, webhook, sla-scheduler, resolver\n  replay OPTIONS: --since RFC3339 | --from-seq N, --request ID, --type EVENT_TYPE, --limit N";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -59,6 +60,23 @@ async fn main() -> anyhow::Result<()> {
             let n = awe::replay::replay(&bus, &selection).await?;
             println!("{n} delivery(ies) sent again");
             Ok(())
+        }
+        Some("probe") => {
+            let url = args
+                .get(1)
+                .cloned()
+                .unwrap_or_else(|| format!("http://127.0.0.1:{}/v1/awe/health", config.http.addr.port()));
+            let healthy = reqwest::Client::new()
+                .get(&url)
+                .timeout(Duration::from_secs(3))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
+            if healthy {
+                Ok(())
+            } else {
+                bail!("{url} is not healthy")
+            }
         }
         Some("streams") => {
             if args.get(1).map(String::as_str) != Some("delete") || args.get(2).map(String::as_str) != Some("--yes") {
