@@ -476,6 +476,35 @@ mod tests {
         assert!(format!("{short:#}").contains("exactly 32 bytes"), "{short:#}");
     }
 
+    /// Every setting's environment name, e.g. `AWE__WEBHOOK__MAX_ATTEMPTS`.
+    fn environment_names(tree: &Value, prefix: &str, out: &mut Vec<String>) {
+        if let Value::Object(map) = tree {
+            for (key, value) in map {
+                let name = format!("{prefix}__{}", key.to_ascii_uppercase());
+                if value.is_object() {
+                    environment_names(value, &name, out);
+                } else {
+                    out.push(name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_setting_is_in_the_readme_configuration_reference() {
+        let readme = include_str!("../README.md");
+        let reference = readme.split("## Configuration").nth(1).expect("a Configuration section");
+        let mut names = Vec::new();
+        environment_names(&serde_json::to_value(Config::default()).expect("defaults"), "AWE", &mut names);
+        let missing: Vec<&String> = names
+            .iter()
+            .filter(|n| !reference.contains(n.as_str()))
+            .filter(|n| !(n.as_str() == "AWE__DATABASE__URL" && reference.contains("DATABASE_URL")))
+            .filter(|n| !(n.as_str() == "AWE__NATS__URL" && reference.contains("NATS_URL")))
+            .collect();
+        assert!(missing.is_empty(), "settings missing from the README's configuration reference: {missing:?}");
+    }
+
     #[test]
     fn an_unknown_setting_is_refused_at_start() {
         let err = Config::load_from(None, env(&[("AWE__WEBHOOK__RETRIES", "3")])).unwrap_err();
