@@ -202,6 +202,7 @@ impl ResolverRole {
     }
 
     /// Resolves a job's stages and publishes the answer; the step tests drive.
+    #[tracing::instrument(skip_all, fields(job = %job.id, request = %job.request_id), err)]
     pub async fn handle(&self, job: &ResolveJob) -> anyhow::Result<()> {
         let mut conn = self.pool.acquire().await?;
         let request = reads::request(&mut conn, job.request_id).await?.context("the request of a job vanished")?;

@@ -155,6 +155,7 @@ impl Webhooks {
         verdict
     }
 
+    #[tracing::instrument(skip_all, fields(event = %head.event_id, request = %head.request_id), err)]
     async fn deliver(&self, head: &EventHead, body: &[u8]) -> anyhow::Result<Verdict> {
         let mut conn = self.pool.acquire().await.context("database")?;
         let Some(callback) = webhooks::callback(&mut conn, head.request_id).await? else { return Ok(Verdict::Ack) };

@@ -199,6 +199,7 @@ impl Engine {
     /// written last, in the same transaction: a command applied before (a
     /// redelivery, a replay) either fails to apply again or collides on that
     /// row, and in both cases the stored outcome is the answer.
+    #[tracing::instrument(skip_all, fields(command = %env.id, kind = env.command.kind()), err)]
     async fn execute(&self, env: &Envelope) -> anyhow::Result<Applied> {
         let mut tx = self.pool.begin().await.context("starting a transaction")?;
         // PostgreSQL keeps microseconds; so does every answer.
