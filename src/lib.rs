@@ -6,6 +6,7 @@ pub mod app;
 pub mod bus;
 pub mod command;
 pub mod config;
+pub mod consume;
 pub mod domain;
 pub mod engine;
 pub mod error;

@@ -10,11 +10,9 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, AckKind};
 use backon::{ExponentialBuilder, Retryable};
 use chrono::Utc;
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -155,31 +153,11 @@ impl ResolverRole {
 
     pub async fn run(self: Arc<Self>, concurrency: usize, shutdown: CancellationToken) -> anyhow::Result<()> {
         let consumer = self.bus.resolver_consumer().await?;
-        let mut messages = consumer.stream().max_messages_per_batch(concurrency.min(500)).messages().await?;
-        let permits = Arc::new(Semaphore::new(concurrency));
-        tracing::info!(concurrency, "resolver consuming stage-resolution work");
-        loop {
-            let permit = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                p = permits.clone().acquire_owned() => p.context("semaphore closed")?,
-            };
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                next = messages.next() => next,
-            };
-            let Some(message) = next else { break };
-            let Ok(message) = message else {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            };
+        crate::consume::consume("resolver", consumer, concurrency, shutdown, move |message| {
             let role = self.clone();
-            tokio::spawn(async move {
-                role.process(message).await;
-                drop(permit);
-            });
-        }
-        let _ = permits.acquire_many(concurrency as u32).await;
-        Ok(())
+            async move { role.process(message).await }
+        })
+        .await
     }
 
     async fn process(&self, message: jetstream::Message) {

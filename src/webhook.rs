@@ -11,12 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use async_nats::jetstream::{self, AckKind};
 use chrono::{SubsecRound, Utc};
-use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 use sqlx::PgPool;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -78,41 +76,11 @@ impl Webhooks {
     pub async fn run(self: Arc<Self>, concurrency: usize, shutdown: CancellationToken) -> anyhow::Result<()> {
         // Just over one attempt: a worker that dies mid-delivery hands the event back soon.
         let consumer = self.bus.webhook_consumer(Duration::from_secs(self.config.timeout_seconds + 3)).await?;
-        let mut messages = consumer
-            .stream()
-            .max_messages_per_batch(concurrency.min(500))
-            .messages()
-            .await
-            .context("subscribing to the event stream")?;
-        let permits = Arc::new(Semaphore::new(concurrency));
-        tracing::info!(concurrency, "webhook worker consuming events");
-        loop {
-            let permit = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                p = permits.clone().acquire_owned() => p.context("semaphore closed")?,
-            };
-            let next = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                next = messages.next() => next,
-            };
-            let Some(message) = next else { break };
-            let message = match message {
-                Ok(m) => m,
-                Err(err) => {
-                    tracing::warn!(error = %err, "event stream hiccup");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            };
+        crate::consume::consume("webhook", consumer, concurrency, shutdown, move |message| {
             let worker = self.clone();
-            tokio::spawn(async move {
-                worker.process(message).await;
-                drop(permit);
-            });
-        }
-        let _ = permits.acquire_many(concurrency as u32).await;
-        tracing::info!("webhook worker stopped");
-        Ok(())
+            async move { worker.process(message).await }
+        })
+        .await
     }
 
     async fn process(&self, message: jetstream::Message) {

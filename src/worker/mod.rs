@@ -15,9 +15,8 @@ use anyhow::Context as _;
 use async_nats::jetstream::{self, AckKind};
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
-use futures_util::StreamExt;
 use sqlx::PgPool;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -75,42 +74,11 @@ impl Engine {
     /// Consumes the command stream until `shutdown`, then drains in-flight work.
     pub async fn run(self: Arc<Self>, concurrency: usize, shutdown: CancellationToken) -> anyhow::Result<()> {
         let consumer = self.bus.engine_consumer().await?;
-        let mut messages = consumer
-            .stream()
-            .max_messages_per_batch(concurrency.min(1000))
-            .messages()
-            .await
-            .context("subscribing to the command stream")?;
-        let permits = Arc::new(Semaphore::new(concurrency));
-        tracing::info!(concurrency, "engine consuming commands");
-        loop {
-            let permit = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                permit = permits.clone().acquire_owned() => permit.context("semaphore closed")?,
-            };
-            let message = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                next = messages.next() => next,
-            };
-            let Some(message) = message else { break };
-            let message = match message {
-                Ok(m) => m,
-                Err(err) => {
-                    tracing::warn!(error = %err, "command stream hiccup");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    continue;
-                }
-            };
+        crate::consume::consume("engine", consumer, concurrency, shutdown, move |message| {
             let engine = self.clone();
-            tokio::spawn(async move {
-                engine.process(message).await;
-                drop(permit);
-            });
-        }
-        // Let in-flight commands finish: nothing is acked before its commit.
-        let _ = permits.acquire_many(concurrency as u32).await;
-        tracing::info!("engine stopped");
-        Ok(())
+            async move { engine.process(message).await }
+        })
+        .await
     }
 
     async fn process(&self, message: jetstream::Message) {

@@ -1,0 +1,62 @@
+//! The loop every worker role shares: pull messages from a durable consumer,
+//! handle at most `concurrency` at once, stop fetching on shutdown and let the
+//! in-flight ones finish (nothing is acknowledged before its work is done).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_nats::jetstream::consumer::{pull, Consumer};
+use async_nats::jetstream::Message;
+use futures_util::StreamExt;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+pub async fn consume<F, Fut>(
+    role: &'static str,
+    consumer: Consumer<pull::Config>,
+    concurrency: usize,
+    shutdown: CancellationToken,
+    handle: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(Message) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(concurrency.clamp(1, 1000))
+        .messages()
+        .await
+        .with_context(|| format!("{role}: subscribing to its consumer"))?;
+    let permits = Arc::new(Semaphore::new(concurrency));
+    tracing::info!(role, concurrency, "consuming");
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            permit = permits.clone().acquire_owned() => permit.context("semaphore closed")?,
+        };
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            next = messages.next() => next,
+        };
+        let Some(message) = next else { break };
+        let message = match message {
+            Ok(m) => m,
+            Err(err) => {
+                tracing::warn!(role, error = %err, "stream hiccup");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let work = handle(message);
+        tokio::spawn(async move {
+            work.await;
+            drop(permit);
+        });
+    }
+    let _ = permits.acquire_many(concurrency as u32).await;
+    tracing::info!(role, "stopped");
+    Ok(())
+}
