@@ -222,6 +222,21 @@ impl Engine {
     }
 }
 
+impl<'a> Change<'a> {
+    /// A command's change to an existing request.
+    pub(super) fn update(
+        command_id: Uuid,
+        kind: &'static str,
+        req: &'a RequestRow,
+        before: &'a [StageState],
+        state: &'a RequestState,
+        step: &'a Step,
+        remote: Vec<i32>,
+    ) -> Self {
+        Self { command_id, kind, req, created: false, before, state, step, idempotency: None, remote }
+    }
+}
+
 /// Which row to lock: a request by its id, or the request a task belongs to.
 pub(super) enum Target {
     Request(Uuid),

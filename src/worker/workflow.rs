@@ -145,17 +145,7 @@ impl Engine {
             metadata: Some(json!({"reason": reason, "artifact_id": req.artifact_id})),
         };
         let outcome = Outcome::ok(StatusCode::OK, req.out());
-        let change = Change {
-            remote: Vec::new(),
-            command_id,
-            kind: "request.cancel",
-            req: &req,
-            created: false,
-            before: &before,
-            state: &state,
-            step: &step,
-            idempotency: None,
-        };
+        let change = Change::update(command_id, "request.cancel", &req, &before, &state, &step, Vec::new());
         let applied = self.commit(conn, change, outcome).await?;
         if !applied.duplicate {
             audit::record(conn, machine.ids.next_id(), entry).await.context("writing audit row")?;
@@ -177,17 +167,7 @@ impl Engine {
         let step = machine.claim(&mut state, task_id, actor).map_err(refusal)?;
         let task = state.task(task_id).context("claimed task vanished")?;
         let outcome = Outcome::ok(StatusCode::OK, task_out(task, req.id));
-        let change = Change {
-            remote: Vec::new(),
-            command_id,
-            kind: "task.claim",
-            req: &req,
-            created: false,
-            before: &before,
-            state: &state,
-            step: &step,
-            idempotency: None,
-        };
+        let change = Change::update(command_id, "task.claim", &req, &before, &state, &step, Vec::new());
         self.commit(conn, change, outcome).await
     }
 
@@ -217,17 +197,7 @@ impl Engine {
             attachments_ref: d.attachments_ref.clone(),
             created_at: d.created_at,
         };
-        let change = Change {
-            remote,
-            command_id,
-            kind: "task.decide",
-            req: &req,
-            created: false,
-            before: &before,
-            state: &state,
-            step: &step,
-            idempotency: None,
-        };
+        let change = Change::update(command_id, "task.decide", &req, &before, &state, &step, remote);
         self.commit(conn, change, Outcome::ok(StatusCode::CREATED, out)).await
     }
 
@@ -271,17 +241,7 @@ impl Engine {
             after: Some(json!({"assignee": to, "status": "open", "new_task_id": new_id})),
             metadata: Some(json!({"request_id": req.id, "reason": reason})),
         };
-        let change = Change {
-            remote: Vec::new(),
-            command_id,
-            kind: "task.reassign",
-            req: &req,
-            created: false,
-            before: &before,
-            state: &state,
-            step: &step,
-            idempotency: None,
-        };
+        let change = Change::update(command_id, "task.reassign", &req, &before, &state, &step, Vec::new());
         let applied = self.commit(conn, change, outcome).await?;
         if !applied.duplicate {
             audit::record(conn, machine.ids.next_id(), entry).await.context("writing audit row")?;
@@ -325,17 +285,7 @@ impl Engine {
             StatusCode::OK,
             json!({"request_id": req.id, "status": req.status, "events": step.events.len()}),
         );
-        let change = Change {
-            remote,
-            command_id,
-            kind: "sla.expire",
-            req: &req,
-            created: false,
-            before: &before,
-            state: &state,
-            step: &step,
-            idempotency: None,
-        };
+        let change = Change::update(command_id, "sla.expire", &req, &before, &state, &step, remote);
         self.commit(conn, change, outcome).await
     }
 
@@ -372,17 +322,7 @@ impl Engine {
             StatusCode::OK,
             json!({"request_id": req.id, "status": req.status, "current_stage_order": req.current_stage_order}),
         );
-        let change = Change {
-            remote,
-            command_id,
-            kind: "stage.resolved",
-            req: &req,
-            created: false,
-            before: &before,
-            state: &state,
-            step: &step,
-            idempotency: None,
-        };
+        let change = Change::update(command_id, "stage.resolved", &req, &before, &state, &step, remote);
         self.commit(conn, change, outcome).await
     }
 
@@ -426,17 +366,7 @@ impl Engine {
         };
         let outcome =
             Outcome::ok(StatusCode::OK, json!({"request_id": req.id, "stages": waiting, "status": req.status}));
-        let change = Change {
-            remote,
-            command_id,
-            kind: "stage.redrive",
-            req: &req,
-            created: false,
-            before: &before,
-            state: &state,
-            step: &step,
-            idempotency: None,
-        };
+        let change = Change::update(command_id, "stage.redrive", &req, &before, &state, &step, remote);
         let applied = self.commit(conn, change, outcome).await?;
         if !applied.duplicate {
             audit::record(conn, machine.ids.next_id(), entry).await.context("writing audit row")?;
