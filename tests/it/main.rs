@@ -7,6 +7,7 @@ mod input;
 mod keycloak;
 mod keys;
 mod policies;
+mod races;
 mod requests;
 mod resolver;
 mod sla;
