@@ -238,3 +238,46 @@ async fn committed_events_reach_the_event_stream_once_each_and_the_relay_publish
     assert_eq!(body["seq"], 2);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn sigterm_lets_the_engine_finish_its_in_flight_command_before_it_exits() {
+    let mut app = spawn_with(Options { reply_timeout_ms: 300, ..Options::default() }).await;
+    app.active_policy(two_stage_policy("registry.cr.v1")).await;
+    let (_, created) = app.post("/requests", &service("registry"), new_request("registry.cr.v1", "cr-term")).await;
+    let request_id: Uuid = created["request_id"].as_str().expect("id").parse().expect("uuid");
+    let task = app.open_task_of("alice").await;
+    app.stop_engine().await;
+
+    let mut blocker = app.pool.begin().await.expect("tx");
+    sqlx::query("SELECT 1 FROM approval_request WHERE id = $1 FOR UPDATE")
+        .bind(request_id)
+        .execute(&mut *blocker)
+        .await
+        .expect("lock");
+    let mut engine = engine_process(&app);
+    app.post(
+        &format!("/tasks/{}/decision", task["id"].as_str().expect("id")),
+        &token_for("alice"),
+        json!({"action": "approve"}),
+    )
+    .await;
+    app.eventually("the engine is inside the command", || async {
+        count(&app, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'awe' AND wait_event_type = 'Lock'")
+            .await
+            > 0
+    })
+    .await;
+
+    let pid = engine.id().expect("pid").to_string();
+    let sent = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
+    assert!(sent.success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(engine.try_wait().expect("status").is_none(), "the engine waits for its in-flight command");
+    blocker.rollback().await.expect("release");
+    let status =
+        tokio::time::timeout(Duration::from_secs(10), engine.wait()).await.expect("exits in time").expect("status");
+    assert!(status.success(), "{status}");
+    assert_eq!(count(&app, "SELECT count(*) FROM approval_decision").await, 1, "the command was finished, not dropped");
+    assert_eq!(count(&app, "SELECT count(*) FROM processed_command WHERE command_type = 'task.decide'").await, 1);
+    app.stop().await;
+}
