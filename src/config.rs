@@ -82,6 +82,10 @@ pub struct HttpConfig {
     pub request_timeout_seconds: u64,
     /// How long a write waits for the engine's outcome before answering 202.
     pub reply_timeout_ms: u64,
+    /// Calls per second each client may make; 0 turns the limit off.
+    pub rate_limit_per_second: f64,
+    /// Calls a client may make at once before the rate applies.
+    pub rate_limit_burst: u32,
 }
 
 impl Default for HttpConfig {
@@ -91,6 +95,8 @@ impl Default for HttpConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout_seconds: 30,
             reply_timeout_ms: 5_000,
+            rate_limit_per_second: 0.0,
+            rate_limit_burst: 20,
         }
     }
 }
@@ -354,6 +360,10 @@ impl Config {
             }
         } else if !self.keycloak.dev_mode() {
             bail!("webhook.secret_key is required when tokens are verified (keycloak.issuer is set): set AWE__WEBHOOK__SECRET_KEY to the base64 of 32 random bytes");
+        }
+        let rate = self.http.rate_limit_per_second;
+        if !(rate.is_finite() && rate >= 0.0) {
+            bail!("http.rate_limit_per_second must be 0 (off) or a positive number");
         }
         if self.sla.check_interval_seconds == 0 {
             bail!("sla.check_interval_seconds must be at least 1");

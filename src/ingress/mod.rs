@@ -6,6 +6,7 @@ pub mod auth;
 mod delegations;
 mod dispatch;
 pub mod extract;
+mod limit;
 mod ops;
 mod policies;
 mod progress;
@@ -89,6 +90,7 @@ impl utoipa::Modify for BearerAuth {
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.http.body_limit_bytes;
     let timeout = Duration::from_secs(state.config.http.request_timeout_seconds);
+    let (rate, burst) = (state.config.http.rate_limit_per_second, state.config.http.rate_limit_burst);
     let api = Router::new()
         .route("/v1/awe/health", get(ops::health))
         .route("/v1/awe/version", get(ops::version))
@@ -121,7 +123,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/awe/admin/callback-secrets/{secret_id}", axum::routing::delete(secrets::revoke))
         .route("/v1/awe/commands/{command_id}", get(admin::command_outcome))
         .with_state(state);
-    Router::new()
+    let router = Router::new()
         .merge(SwaggerUi::new("/v1/awe/docs").url("/v1/awe/openapi.json", ApiDoc::openapi()))
         .merge(api)
         .fallback(|| async { (StatusCode::NOT_FOUND, Json(json!({"detail": "Not Found"}))) })
@@ -129,7 +131,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             (StatusCode::METHOD_NOT_ALLOWED, Json(json!({"detail": "Method Not Allowed"}))).into_response()
         })
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout));
+    if rate > 0.0 {
+        router.layer(axum::middleware::from_fn_with_state(limit::Limiter::new(rate, burst), limit::limit))
+    } else {
+        router
+    }
 }
 
 /// Serves until `shutdown`, finishing in-flight requests.

@@ -122,3 +122,26 @@ async fn health_version_config_and_openapi_answer_without_a_token() {
     assert!(res.text().await.expect("html").contains("swagger"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
+    let app = spawn_with(Options {
+        env: vec![
+            ("AWE__HTTP__RATE_LIMIT_PER_SECOND".into(), "0.5".into()),
+            ("AWE__HTTP__RATE_LIMIT_BURST".into(), "2".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let get = |token: String| {
+        let app = &app;
+        async move { app.http.get(app.url("/requests")).bearer_auth(token).send().await.expect("sent") }
+    };
+    assert_eq!(get(service("registry")).await.status(), StatusCode::OK);
+    assert_eq!(get(service("registry")).await.status(), StatusCode::OK);
+    let limited = get(service("registry")).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers()["retry-after"], "2");
+    assert_eq!(get(service("pbms")).await.status(), StatusCode::OK, "another client has its own budget");
+    app.stop().await;
+}
