@@ -48,6 +48,10 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<Body<T>, ApiError
             Value::Null,
         )])
     })?;
+    if let Some(mut at) = nul_at(&raw) {
+        at.insert(0, "body".into());
+        return Err(ApiError::Validation(vec![item("string_nul", at, NUL_MESSAGE, Value::Null)]));
+    }
     let value = serde_path_to_error::deserialize::<_, T>(&raw).map_err(|e| {
         let mut loc: Vec<Value> = vec!["body".into()];
         for segment in e.path().iter() {
@@ -68,6 +72,32 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<Body<T>, ApiError
         ApiError::Validation(vec![item(kind, loc, &message, input)])
     })?;
     Ok(Body { value, raw })
+}
+
+const NUL_MESSAGE: &str = "text must not contain NUL (\\u0000) characters";
+
+/// Where a NUL character sits in a JSON document (PostgreSQL's text and jsonb
+/// cannot hold one), as a location path.
+pub fn nul_at(value: &Value) -> Option<Vec<Value>> {
+    match value {
+        Value::String(s) if s.contains('\0') => Some(Vec::new()),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
+            nul_at(v).map(|mut at| {
+                at.insert(0, i.into());
+                at
+            })
+        }),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                return Some(vec![Value::String(k.replace('\0', "\\u0000"))]);
+            }
+            nul_at(v).map(|mut at| {
+                at.insert(0, k.clone().into());
+                at
+            })
+        }),
+        _ => None,
+    }
 }
 
 fn input_at(raw: &Value, loc: &[Value]) -> Value {
@@ -98,6 +128,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        if let Some((name, _)) =
+            form_urlencoded::parse(query.as_bytes()).find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(ApiError::invalid(&["query", &name.replace('\0', "\\u0000")], NUL_MESSAGE, Value::Null));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
         serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
             let field = e.path().to_string();
@@ -113,9 +148,16 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if percent_decoded_has_nul(parts.uri.path()) {
+            return Err(ApiError::invalid(&["path"], NUL_MESSAGE, Value::Null));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Path(p.0))
             .map_err(|e| ApiError::invalid(&["path"], e.body_text(), Value::Null))
     }
+}
+
+fn percent_decoded_has_nul(path: &str) -> bool {
+    path.contains("%00") || path.contains('\0')
 }

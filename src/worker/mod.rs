@@ -112,6 +112,9 @@ impl Engine {
         let Some(id) = raw.get("id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok()) else {
             return Handled::Poison("no command id".into());
         };
+        if crate::ingress::extract::nul_at(&raw).is_some() {
+            return self.refuse(id, "invalid", "invalid command: text must not contain NUL characters").await;
+        }
         let envelope = match serde_json::from_value::<Envelope>(raw) {
             Ok(env) if env.v == ENVELOPE_VERSION => env,
             Ok(env) => {

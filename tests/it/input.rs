@@ -145,3 +145,30 @@ async fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
     assert_eq!(get(service("pbms")).await.status(), StatusCode::OK, "another client has its own budget");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn nul_characters_anywhere_are_refused_with_422_not_a_database_error() {
+    let app = spawn_app().await;
+    let t = admin();
+    let (status, body) = app.get("/delegations?user_id=a%00b", &t).await;
+    assert_eq!(
+        (status, body["detail"][0]["loc"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!(["query", "user_id"]))
+    );
+    let (status, _) = app.get("/admin/callback-secrets?caller_service=%00", &t).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, body) = app
+        .post(
+            "/requests",
+            &t,
+            json!({"policy_key": "k", "artifact_type": "a", "artifact_id": "b", "context": {"note": "x\u{0}y"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["detail"][0]["loc"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!(["body", "context", "note"]))
+    );
+    let (status, _) = app.get("/policies/a%00b/versions", &t).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    app.stop().await;
+}
