@@ -139,8 +139,8 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Applied> {
         require_admin(actor)?;
-        let versions = policies::lock_key(conn, key).await.context("locking policy versions")?;
-        let target = versions.iter().find(|v| v.version == version).ok_or_else(|| version_not_found(key, version))?;
+        let (versions, target) = lock_version(conn, key, version).await?;
+        let target = &target;
         let prior = versions.iter().find(|v| v.status() == PolicyStatus::Active);
         // Refuse to activate what the engine could not run.
         let candidate = policies::load(conn, target.clone()).await?;
@@ -180,8 +180,7 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Result<Applied> {
         require_admin(actor)?;
-        let versions = policies::lock_key(conn, key).await.context("locking policy versions")?;
-        let target = versions.iter().find(|v| v.version == version).ok_or_else(|| version_not_found(key, version))?;
+        let (_, target) = lock_version(conn, key, version).await?;
         if target.status() != PolicyStatus::Active {
             return Err(ApiError::conflict(
                 code::INVALID_STATE,
@@ -257,6 +256,18 @@ fn policy_exists(key: &str) -> ApiError {
         format!("Policy '{key}' already exists; add a version with PUT /policies/{key}"),
     )
 }
+/// Locks every version of a key (so activations serialise) and picks one.
+async fn lock_version(
+    conn: &mut PgConnection,
+    key: &str,
+    version: i32,
+) -> Result<(Vec<policies::PolicyRow>, policies::PolicyRow)> {
+    let versions = policies::lock_key(conn, key).await.context("locking policy versions")?;
+    let target =
+        versions.iter().find(|v| v.version == version).cloned().ok_or_else(|| version_not_found(key, version))?;
+    Ok((versions, target))
+}
+
 fn version_not_found(key: &str, version: i32) -> ApiError {
     ApiError::not_found(code::POLICY_NOT_FOUND, format!("Policy '{key}' version {version} not found"))
 }

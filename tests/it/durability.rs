@@ -39,37 +39,41 @@ fn engine_process(app: &TestApp) -> tokio::process::Child {
         .expect("engine process")
 }
 
-#[tokio::test]
-async fn an_engine_killed_between_publication_and_commit_loses_nothing_and_applies_nothing_twice() {
-    let mut app = spawn_with(Options { reply_timeout_ms: 300, ack_wait_seconds: 2, ..Options::default() }).await;
+/// An engine process stopped inside the transaction of alice's decision: the
+/// test holds the request's row lock. Returns the lock, the process and the
+/// decision call's status.
+async fn engine_blocked_inside_a_decision(
+    app: &mut TestApp,
+    artifact: &str,
+) -> (sqlx::Transaction<'static, sqlx::Postgres>, tokio::process::Child, StatusCode) {
     app.active_policy(two_stage_policy("registry.cr.v1")).await;
-    let (_, created) = app.post("/requests", &service("registry"), new_request("registry.cr.v1", "cr-k")).await;
+    let (_, created) = app.post("/requests", &service("registry"), new_request("registry.cr.v1", artifact)).await;
     let request_id: Uuid = created["request_id"].as_str().expect("id").parse().expect("uuid");
     let task = app.open_task_of("alice").await;
     app.stop_engine().await;
-
-    // Hold the request's row lock so the engine blocks inside its transaction.
     let mut blocker = app.pool.begin().await.expect("tx");
     sqlx::query("SELECT 1 FROM approval_request WHERE id = $1 FOR UPDATE")
         .bind(request_id)
         .execute(&mut *blocker)
         .await
         .expect("lock");
-    let mut engine = engine_process(&app);
-    let (status, _) = app
-        .post(
-            &format!("/tasks/{}/decision", task["id"].as_str().expect("id")),
-            &token_for("alice"),
-            json!({"action": "approve"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "the engine cannot commit while the row is locked");
+    let engine = engine_process(app);
+    let path = format!("/tasks/{}/decision", task["id"].as_str().expect("id"));
+    let (status, _) = app.post(&path, &token_for("alice"), json!({"action": "approve"})).await;
     app.eventually("the engine process waits on the row lock", || async {
-        count(&app, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'awe' AND wait_event_type = 'Lock'")
+        count(app, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'awe' AND wait_event_type = 'Lock'")
             .await
             > 0
     })
     .await;
+    (blocker, engine, status)
+}
+
+#[tokio::test]
+async fn an_engine_killed_between_publication_and_commit_loses_nothing_and_applies_nothing_twice() {
+    let mut app = spawn_with(Options { reply_timeout_ms: 300, ack_wait_seconds: 2, ..Options::default() }).await;
+    let (blocker, mut engine, status) = engine_blocked_inside_a_decision(&mut app, "cr-k").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "the engine cannot commit while the row is locked");
 
     // Crash it mid-transaction, then let the row go.
     engine.kill().await.expect("kill -9");
@@ -242,31 +246,7 @@ async fn committed_events_reach_the_event_stream_once_each_and_the_relay_publish
 #[tokio::test]
 async fn sigterm_lets_the_engine_finish_its_in_flight_command_before_it_exits() {
     let mut app = spawn_with(Options { reply_timeout_ms: 300, ..Options::default() }).await;
-    app.active_policy(two_stage_policy("registry.cr.v1")).await;
-    let (_, created) = app.post("/requests", &service("registry"), new_request("registry.cr.v1", "cr-term")).await;
-    let request_id: Uuid = created["request_id"].as_str().expect("id").parse().expect("uuid");
-    let task = app.open_task_of("alice").await;
-    app.stop_engine().await;
-
-    let mut blocker = app.pool.begin().await.expect("tx");
-    sqlx::query("SELECT 1 FROM approval_request WHERE id = $1 FOR UPDATE")
-        .bind(request_id)
-        .execute(&mut *blocker)
-        .await
-        .expect("lock");
-    let mut engine = engine_process(&app);
-    app.post(
-        &format!("/tasks/{}/decision", task["id"].as_str().expect("id")),
-        &token_for("alice"),
-        json!({"action": "approve"}),
-    )
-    .await;
-    app.eventually("the engine is inside the command", || async {
-        count(&app, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'awe' AND wait_event_type = 'Lock'")
-            .await
-            > 0
-    })
-    .await;
+    let (blocker, mut engine, _) = engine_blocked_inside_a_decision(&mut app, "cr-term").await;
 
     let pid = engine.id().expect("pid").to_string();
     let sent = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");

@@ -207,23 +207,6 @@ async fn assignees(app: &TestApp, rid: &str) -> Vec<String> {
     names
 }
 
-async fn failure_reason(app: &TestApp, rid: &str) -> String {
-    let path = format!("/requests/{rid}/events");
-    app.eventually("a resolution failure", || async {
-        event_types(&app.get(&path, &service("registry")).await.1).contains(&"stage_resolution_failed".to_owned())
-    })
-    .await;
-    let (_, events) = app.get(&path, &service("registry")).await;
-    let failed = events
-        .as_array()
-        .expect("events")
-        .iter()
-        .find(|e| e["event_type"] == "stage_resolution_failed")
-        .expect("failure")
-        .clone();
-    failed["payload"]["reason"].as_str().expect("reason").to_owned()
-}
-
 #[tokio::test]
 async fn realm_and_client_roles_resolve_through_keycloak_with_group_holders_and_without_disabled_users() {
     let (url, _realm) = standin().await;
@@ -271,16 +254,16 @@ async fn unknown_roles_clients_groups_and_a_refused_service_account_are_resoluti
         .await;
     policy(&app, "no-group", json!([{"rule_type": "group", "rule_value": {"group": "/nowhere"}}])).await;
     policy(&app, "forbidden", json!([{"rule_type": "role", "rule_value": {"role": "RESTRICTED"}}])).await;
-    let forbidden = failure_reason(&app, &create(&app, "forbidden", "cr-0").await).await;
+    let forbidden = app.resolution_failure(&create(&app, "forbidden", "cr-0").await).await;
     assert!(forbidden.contains("HTTP 403"), "{forbidden}");
-    assert!(failure_reason(&app, &create(&app, "no-role", "cr-1").await).await.contains("roles/NOPE"));
-    assert!(failure_reason(&app, &create(&app, "no-client", "cr-2").await).await.contains("no client `nobody`"));
-    assert!(failure_reason(&app, &create(&app, "no-group", "cr-3").await).await.contains("group-by-path/nowhere"));
+    assert!(app.resolution_failure(&create(&app, "no-role", "cr-1").await).await.contains("roles/NOPE"));
+    assert!(app.resolution_failure(&create(&app, "no-client", "cr-2").await).await.contains("no client `nobody`"));
+    assert!(app.resolution_failure(&create(&app, "no-group", "cr-3").await).await.contains("group-by-path/nowhere"));
     app.stop().await;
 
     let app = spawn_with(options(&url, "wrong", 300)).await;
     policy(&app, "roles", json!([{"rule_type": "role", "rule_value": {"role": "PROGRAM_MANAGER"}}])).await;
-    assert!(failure_reason(&app, &create(&app, "roles", "cr-4").await).await.contains("refused the service account"));
+    assert!(app.resolution_failure(&create(&app, "roles", "cr-4").await).await.contains("refused the service account"));
     app.stop().await;
 }
 
@@ -299,7 +282,7 @@ async fn while_keycloak_is_down_a_cached_role_still_resolves_and_an_uncached_gro
     app.eventually("tasks from the cache", || async { !assignees(&app, &second).await.is_empty() }).await;
     assert_eq!(assignees(&app, &second).await, vec!["gm1", "pm1"]);
     let third = create(&app, "group", "cr-c3").await;
-    assert!(failure_reason(&app, &third).await.contains("HTTP 503"));
+    assert!(app.resolution_failure(&third).await.contains("HTTP 503"));
     app.stop().await;
 }
 

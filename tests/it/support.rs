@@ -208,6 +208,19 @@ impl TestApp {
         panic!("timed out waiting for: {what}");
     }
 
+    /// The reason of a request's first `stage_resolution_failed`, once there is one.
+    pub async fn resolution_failure(&self, rid: &str) -> String {
+        let path = format!("/requests/{rid}/events");
+        self.eventually("a resolution failure on the timeline", || async {
+            event_types(&self.get(&path, &service("registry")).await.1).contains(&"stage_resolution_failed".to_owned())
+        })
+        .await;
+        let (_, events) = self.get(&path, &service("registry")).await;
+        let failed =
+            events.as_array().expect("events").iter().find(|e| e["event_type"] == "stage_resolution_failed").cloned();
+        failed.expect("a failure")["payload"]["reason"].as_str().expect("reason").to_owned()
+    }
+
     pub async fn stop(mut self) {
         self.stop_engine().await;
         self.ingress_stop.cancel();
