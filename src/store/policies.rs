@@ -59,16 +59,6 @@ impl Policy {
             stages: self.def.stages.iter().map(stage_out).collect(),
         }
     }
-
-    pub fn version_out(&self) -> PolicyVersionOut {
-        PolicyVersionOut {
-            id: self.row.id,
-            policy_key: self.row.policy_key.clone(),
-            version: self.row.version,
-            status: self.row.status(),
-            created_at: self.row.created_at,
-        }
-    }
 }
 
 fn rule_out(id: String, rule: &RuleDef) -> RuleOut {
