@@ -129,8 +129,34 @@ pub async fn run(config: Config, roles: &[Role], shutdown: CancellationToken) ->
         }
         tracing::info!(%role, "role started");
     }
+    if !config.health.addr.is_empty() {
+        let addr = config.health.addr.parse().context("health.addr")?;
+        tasks.spawn(crate::health::serve(addr, pool.clone(), bus.clone(), shutdown.clone()));
+    }
+    let grace = Duration::from_secs(config.shutdown.grace_seconds);
+    let mut deadline: Option<tokio::time::Instant> = None;
     let mut result = Ok(());
-    while let Some(done) = tasks.join_next().await {
+    loop {
+        let done = match deadline {
+            None => tokio::select! {
+                done = tasks.join_next() => done,
+                _ = shutdown.cancelled() => {
+                    deadline = Some(tokio::time::Instant::now() + grace);
+                    continue;
+                }
+            },
+            Some(at) => match tokio::time::timeout_at(at, tasks.join_next()).await {
+                Ok(done) => done,
+                Err(_) => {
+                    // Unacknowledged work goes back to JetStream when the
+                    // process exits; nothing was acknowledged before it was done.
+                    tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; handing back in-flight work");
+                    tasks.abort_all();
+                    break;
+                }
+            },
+        };
+        let Some(done) = done else { break };
         let outcome = done.context("a role panicked").and_then(|r| r);
         if let Err(err) = outcome {
             tracing::error!(error = format!("{err:#}"), "a role stopped; shutting down");

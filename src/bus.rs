@@ -1,15 +1,17 @@
 //! NATS JetStream: the streams and consumers of `nats/`, applied idempotently
 //! at start, and the subjects every role publishes on.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream::{self, consumer, stream};
 use async_nats::HeaderMap;
+use backon::{ExponentialBuilder, Retryable as _};
 use bytes::Bytes;
 
 use crate::command::Envelope;
-use crate::config::NatsConfig;
+use crate::config::{NatsConfig, StreamStorage};
 use crate::event::StoredEvent;
 
 /// On an event message: `no` when its request has no callback URL.
@@ -22,6 +24,72 @@ const WEBHOOK_CONSUMER: &str = include_str!("../nats/consumers/webhook.json");
 const RESOLVE_STREAM: &str = include_str!("../nats/streams/resolve.json");
 const RESOLVER_CONSUMER: &str = include_str!("../nats/consumers/resolver.json");
 
+/// Whether a failed connection may succeed later: the server is not listening,
+/// not resolvable or slow, rather than refusing our credentials or certificate.
+fn server_not_up_yet(err: &anyhow::Error) -> bool {
+    use async_nats::ConnectErrorKind::{Dns, Io, TimedOut};
+    use std::io::ErrorKind as K;
+    let Some(connect) = err.downcast_ref::<async_nats::ConnectError>() else { return false };
+    match connect.kind() {
+        Dns | TimedOut => true,
+        // A TLS refusal (an unknown issuer, say) also arrives as an IO error, of kind InvalidData.
+        Io => std::error::Error::source(connect).and_then(|e| e.downcast_ref::<std::io::Error>()).is_none_or(|io| {
+            matches!(
+                io.kind(),
+                K::ConnectionRefused
+                    | K::ConnectionReset
+                    | K::ConnectionAborted
+                    | K::NotConnected
+                    | K::AddrNotAvailable
+                    | K::TimedOut
+                    | K::UnexpectedEof
+                    | K::BrokenPipe
+                    | K::HostUnreachable
+                    | K::NetworkUnreachable
+            )
+        }),
+        _ => false,
+    }
+}
+
+/// Credentials and TLS for every role's connection: user and password, a
+/// token, an NKey seed or a `.creds` file; a CA, a client certificate.
+async fn connect_options(config: &NatsConfig) -> anyhow::Result<async_nats::ConnectOptions> {
+    let mut options = async_nats::ConnectOptions::new();
+    if !config.user.is_empty() {
+        options = options.user_and_password(config.user.clone(), config.password.expose().to_owned());
+    }
+    if !config.token.expose().is_empty() {
+        options = options.token(config.token.expose().to_owned());
+    }
+    if !config.nkey_seed.expose().is_empty() {
+        options = options.nkey(config.nkey_seed.expose().to_owned());
+    }
+    if !config.credentials_file.is_empty() {
+        options = options
+            .credentials_file(&config.credentials_file)
+            .await
+            .with_context(|| format!("reading NATS credentials file {}", config.credentials_file))?;
+    }
+    if config.tls_required {
+        options = options.require_tls(true);
+    }
+    if !config.tls_ca_file.is_empty() {
+        options = options.add_root_certificates(PathBuf::from(&config.tls_ca_file));
+    }
+    if !config.tls_cert_file.is_empty() {
+        options =
+            options.add_client_certificate(PathBuf::from(&config.tls_cert_file), PathBuf::from(&config.tls_key_file));
+    }
+    Ok(options)
+}
+
+/// How long the webhook consumer waits for an acknowledgement: one attempt's
+/// timeout and a margin for recording it.
+pub fn webhook_ack_wait(timeout_seconds: u64) -> Duration {
+    Duration::from_secs(timeout_seconds + 3)
+}
+
 #[derive(Clone)]
 pub struct Bus {
     pub client: async_nats::Client,
@@ -32,11 +100,23 @@ pub struct Bus {
 
 impl Bus {
     pub async fn connect(config: &NatsConfig) -> anyhow::Result<Self> {
-        let client = async_nats::ConnectOptions::new()
-            .name("awe")
-            .retry_on_initial_connect()
-            .connection_timeout(Duration::from_secs(5))
-            .connect(config.url.as_str())
+        // A server that is not up yet is waited for (about two minutes); a
+        // refused credential or certificate fails at once, with its reason.
+        let attempt = || async {
+            let options = connect_options(config).await?;
+            let client =
+                options.name("awe").connection_timeout(Duration::from_secs(5)).connect(config.url.as_str()).await?;
+            anyhow::Ok(client)
+        };
+        let client = attempt
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(200))
+                    .with_max_delay(Duration::from_secs(5))
+                    .with_max_times(30),
+            )
+            .when(server_not_up_yet)
+            .notify(|err, after| tracing::warn!(error = %err, retry_in = ?after, "NATS is not reachable yet"))
             .await
             .with_context(|| format!("connecting to NATS at {}", config.url))?;
         let js = jetstream::new(client.clone());
@@ -49,6 +129,21 @@ impl Bus {
             let mut cfg: stream::Config = self.definition(template)?;
             cfg.num_replicas = self.config.replicas;
             cfg.duplicate_window = Duration::from_secs(self.config.duplicate_window_seconds);
+            cfg.max_bytes = self.config.max_bytes;
+            cfg.storage = match self.config.storage {
+                StreamStorage::File => stream::StorageType::File,
+                StreamStorage::Memory => stream::StorageType::Memory,
+            };
+            let hours = if template == COMMANDS_STREAM {
+                Some(self.config.commands_max_age_hours)
+            } else if template == EVENTS_STREAM {
+                Some(self.config.events_max_age_hours)
+            } else {
+                None
+            };
+            if let Some(hours) = hours {
+                cfg.max_age = Duration::from_secs(hours * 3600);
+            }
             let name = cfg.name.clone();
             self.js.create_or_update_stream(cfg).await.with_context(|| format!("applying stream {name}"))?;
         }
@@ -71,6 +166,14 @@ impl Bus {
         ack_wait: Duration,
     ) -> anyhow::Result<consumer::Consumer<consumer::pull::Config>> {
         self.consumer(WEBHOOK_CONSUMER, |cfg| cfg.ack_wait = ack_wait).await
+    }
+
+    /// Creates or updates every durable consumer, as each role does at its start.
+    pub async fn ensure_consumers(&self, webhook_timeout_seconds: u64) -> anyhow::Result<()> {
+        self.engine_consumer().await?;
+        self.webhook_consumer(webhook_ack_wait(webhook_timeout_seconds)).await?;
+        self.resolver_consumer().await?;
+        Ok(())
     }
 
     /// The resolver role's durable pull consumer on the resolution stream.

@@ -51,6 +51,8 @@ pub struct Config {
     pub sla: SlaConfig,
     pub keycloak: KeycloakConfig,
     pub log: LogConfig,
+    pub health: HealthConfig,
+    pub shutdown: ShutdownConfig,
 }
 
 impl Default for Config {
@@ -68,6 +70,8 @@ impl Default for Config {
             sla: SlaConfig::default(),
             keycloak: KeycloakConfig::default(),
             log: LogConfig::default(),
+            health: HealthConfig::default(),
+            shutdown: ShutdownConfig::default(),
         }
     }
 }
@@ -127,6 +131,67 @@ pub struct NatsConfig {
     pub duplicate_window_seconds: u64,
     /// Replicas of each stream (3 on a JetStream cluster).
     pub replicas: usize,
+    /// Where the streams keep their messages.
+    pub storage: StreamStorage,
+    /// Largest size of each stream in bytes, oldest messages dropped beyond; -1 unbounded.
+    pub max_bytes: i64,
+    /// How long commands stay in their stream (they are in PostgreSQL once applied).
+    pub commands_max_age_hours: u64,
+    /// How long events stay in their stream, for consumers and `awe replay`.
+    pub events_max_age_hours: u64,
+    /// Username; the password is `password`. A URL's `user:password@` works too.
+    pub user: String,
+    pub password: Secret,
+    /// A server token (`authorization { token }`).
+    pub token: Secret,
+    /// An NKey seed (`SU…`) for a server that lists the user's public key.
+    pub nkey_seed: Secret,
+    /// A `.creds` file (user JWT and NKey seed) for decentralised auth.
+    pub credentials_file: String,
+    /// Refuse to talk to a server without TLS (also implied by a `tls://` URL).
+    pub tls_required: bool,
+    /// PEM file of the CAs that sign the server's certificate (else the system roots).
+    pub tls_ca_file: String,
+    /// PEM client certificate and key, for servers that verify clients.
+    pub tls_cert_file: String,
+    pub tls_key_file: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StreamStorage {
+    File,
+    Memory,
+}
+
+impl NatsConfig {
+    fn validate(&self) -> anyhow::Result<()> {
+        let methods = [
+            !self.user.is_empty(),
+            !self.token.expose().is_empty(),
+            !self.nkey_seed.expose().is_empty(),
+            !self.credentials_file.is_empty(),
+        ];
+        if methods.iter().filter(|m| **m).count() > 1 {
+            bail!("nats: set only one of user (with password), token, nkey_seed and credentials_file");
+        }
+        if !self.password.expose().is_empty() && self.user.is_empty() {
+            bail!("nats.password needs nats.user");
+        }
+        if self.tls_cert_file.is_empty() != self.tls_key_file.is_empty() {
+            bail!("nats.tls_cert_file and nats.tls_key_file go together");
+        }
+        if self.max_bytes == 0 || self.max_bytes < -1 {
+            bail!("nats.max_bytes must be -1 (unbounded) or a positive size in bytes");
+        }
+        if self.commands_max_age_hours == 0 || self.events_max_age_hours == 0 {
+            bail!("nats.commands_max_age_hours and nats.events_max_age_hours must be at least 1");
+        }
+        if !(1..=5).contains(&self.replicas) {
+            bail!("nats.replicas must be 1 to 5 (JetStream's limit)");
+        }
+        Ok(())
+    }
 }
 
 impl Default for NatsConfig {
@@ -138,6 +203,19 @@ impl Default for NatsConfig {
             ack_wait_seconds: 30,
             duplicate_window_seconds: 600,
             replicas: 1,
+            storage: StreamStorage::File,
+            max_bytes: -1,
+            commands_max_age_hours: 24 * 7,
+            events_max_age_hours: 24 * 30,
+            user: String::new(),
+            password: Secret::default(),
+            token: Secret::default(),
+            nkey_seed: Secret::default(),
+            credentials_file: String::new(),
+            tls_required: false,
+            tls_ca_file: String::new(),
+            tls_cert_file: String::new(),
+            tls_key_file: String::new(),
         }
     }
 }
@@ -292,6 +370,28 @@ impl Default for LogConfig {
     }
 }
 
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// Where worker roles answer `/healthz` and `/readyz` (e.g. `0.0.0.0:9090`); empty: not served.
+    /// The ingress answers `/v1/awe/health` on its own address.
+    pub addr: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// After SIGTERM, how long roles may finish in-flight work; what is still
+    /// running then is left unacknowledged and JetStream redelivers it.
+    pub grace_seconds: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self { grace_seconds: 20 }
+    }
+}
+
 impl Config {
     /// Defaults, then `file` (TOML) when given, then the process environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
@@ -370,6 +470,10 @@ impl Config {
         }
         if self.http.reply_timeout_ms == 0 {
             bail!("http.reply_timeout_ms must be at least 1");
+        }
+        self.nats.validate()?;
+        if !self.health.addr.is_empty() && self.health.addr.parse::<SocketAddr>().is_err() {
+            bail!("health.addr must be host:port such as 0.0.0.0:9090 (got {:?})", self.health.addr);
         }
         Ok(())
     }
@@ -513,6 +617,25 @@ mod tests {
             .filter(|n| !(n.as_str() == "AWE__NATS__URL" && reference.contains("NATS_URL")))
             .collect();
         assert!(missing.is_empty(), "settings missing from the README's configuration reference: {missing:?}");
+    }
+
+    #[test]
+    fn nats_credentials_are_one_method_and_tls_client_files_come_in_pairs() {
+        let two = Config::load_from(None, env(&[("AWE__NATS__USER", "awe"), ("AWE__NATS__TOKEN", "t")])).unwrap_err();
+        assert!(format!("{two:#}").contains("only one of"), "{two:#}");
+        let orphan = Config::load_from(None, env(&[("AWE__NATS__PASSWORD", "pw")])).unwrap_err();
+        assert!(format!("{orphan:#}").contains("needs nats.user"), "{orphan:#}");
+        let half = Config::load_from(None, env(&[("AWE__NATS__TLS_CERT_FILE", "/c.pem")])).unwrap_err();
+        assert!(format!("{half:#}").contains("go together"), "{half:#}");
+        let storage = Config::load_from(None, env(&[("AWE__NATS__STORAGE", "disk")]));
+        assert!(storage.is_err());
+        let fine = Config::load_from(
+            None,
+            env(&[("AWE__NATS__USER", "awe"), ("AWE__NATS__PASSWORD", "pw"), ("AWE__NATS__STORAGE", "memory")]),
+        )
+        .expect("valid");
+        assert_eq!(fine.nats.storage, StreamStorage::Memory);
+        assert!(!fine.public_view().to_string().contains("\"pw\""));
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod health;
 pub mod ingress;
 pub mod keycloak;
 pub mod logic;

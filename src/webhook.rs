@@ -75,7 +75,7 @@ impl Webhooks {
 
     pub async fn run(self: Arc<Self>, concurrency: usize, shutdown: CancellationToken) -> anyhow::Result<()> {
         // Just over one attempt: a worker that dies mid-delivery hands the event back soon.
-        let consumer = self.bus.webhook_consumer(Duration::from_secs(self.config.timeout_seconds + 3)).await?;
+        let consumer = self.bus.webhook_consumer(crate::bus::webhook_ack_wait(self.config.timeout_seconds)).await?;
         crate::consume::consume("webhook", consumer, concurrency, shutdown, move |message| {
             let worker = self.clone();
             async move { worker.process(message).await }

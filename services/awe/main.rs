@@ -5,6 +5,7 @@
 //!   awe relay              publish outbox events a crash left unpublished, once
 //!   awe replay [--since T | --from-seq N] [--request ID] [--type T] [--limit N]
 //!                          send events from the stream to their webhooks again
+//!   awe streams apply      create or update the streams and consumers of `nats/`
 //!   awe streams delete --yes   delete this prefix's streams (tests, benchmarks)
 //!   awe probe [URL]        exit 0 when the ingress answers healthy (container health checks)
 //!
@@ -18,7 +19,7 @@ use anyhow::{bail, Context};
 use awe::config::Config;
 use tokio_util::sync::CancellationToken;
 
-const USAGE: &str = "usage: awe [--config FILE] <run [ROLES] | migrate | relay | replay [OPTIONS] | probe [URL] | streams delete --yes>\n  ROLES: all (default) or a comma list of ingress, engine, webhook, sla-scheduler, resolver\n  replay OPTIONS: --since RFC3339 | --from-seq N, --request ID, --type EVENT_TYPE, --limit N";
+const USAGE: &str = "usage: awe [--config FILE] <run [ROLES] | migrate | relay | replay [OPTIONS] | probe [URL] | streams apply | streams delete --yes>\n  ROLES: all (default) or a comma list of ingress, engine, webhook, sla-scheduler, resolver\n  replay OPTIONS: --since RFC3339 | --from-seq N, --request ID, --type EVENT_TYPE, --limit N";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -78,10 +79,17 @@ async fn main() -> anyhow::Result<()> {
                 bail!("{url} is not healthy")
             }
         }
+        Some("streams") if args.get(1).map(String::as_str) == Some("apply") => {
+            let bus = awe::bus::Bus::connect(&config.nats).await?;
+            bus.ensure_streams().await?;
+            bus.ensure_consumers(config.webhook.timeout_seconds).await?;
+            println!("streams and consumers of nats.prefix `{}` applied", config.nats.prefix);
+            Ok(())
+        }
         Some("streams") => {
             if args.get(1).map(String::as_str) != Some("delete") || args.get(2).map(String::as_str) != Some("--yes") {
                 bail!(
-                    "`awe streams delete --yes` deletes the command and event streams of nats.prefix `{}`",
+                    "`awe streams apply` creates or updates the streams and consumers; `awe streams delete --yes` deletes the command and event streams of nats.prefix `{}`",
                     config.nats.prefix
                 );
             }

@@ -10,19 +10,22 @@ use serde_json::json;
 
 use super::AppState;
 use crate::error::{code, envelope_ok, ApiError};
+use crate::health::NotReady;
 
 #[utoipa::path(get, path = "/v1/awe/health", tag = "ops",
     responses((status = 200, description = "PostgreSQL and NATS reachable"), (status = 503, description = "AWE-006 database down, AWE-005 NATS down")))]
 pub async fn health(State(s): State<Arc<AppState>>) -> Response {
-    let db = tokio::time::timeout(std::time::Duration::from_secs(2), sqlx::query("SELECT 1").execute(&s.pool)).await;
-    if let Err(reason) = db.map_err(|e| e.to_string()).and_then(|r| r.map(|_| ()).map_err(|e| e.to_string())) {
-        tracing::warn!(reason, "health: database unreachable");
-        return ApiError::unavailable(code::DATABASE_UNHEALTHY, "Database health check failed").into_response();
+    match crate::health::check(&s.pool, &s.bus).await {
+        Ok(()) => {
+            Json(envelope_ok(json!({"status": "UP", "checks": {"database": "UP", "nats": "UP"}}))).into_response()
+        }
+        Err(NotReady::Database) => {
+            ApiError::unavailable(code::DATABASE_UNHEALTHY, "Database health check failed").into_response()
+        }
+        Err(NotReady::Nats) => {
+            ApiError::unavailable(code::NOT_READY, "NATS health check failed: not connected").into_response()
+        }
     }
-    if s.bus.client.connection_state() != async_nats::connection::State::Connected {
-        return ApiError::unavailable(code::NOT_READY, "NATS health check failed: not connected").into_response();
-    }
-    Json(envelope_ok(json!({"status": "UP", "checks": {"database": "UP", "nats": "UP"}}))).into_response()
 }
 
 #[utoipa::path(get, path = "/v1/awe/version", tag = "ops", responses((status = 200)))]
