@@ -241,13 +241,36 @@ impl Command {
 pub enum Outcome {
     /// `status` and `body` are what the REST call answers.
     Ok { status: u16, body: Value },
-    /// Refused; `code` is the contract's `AWE-xxx`.
-    Error { status: u16, code: String, message: String },
+    /// Refused; `code` is the contract's `AWE-xxx`; `detail` lists what was
+    /// invalid when the input was (a 422 answers with it, as the edge does).
+    Error {
+        status: u16,
+        code: String,
+        message: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        detail: Vec<crate::error::ValidationItem>,
+    },
 }
 
 impl Outcome {
     pub fn ok(status: StatusCode, body: impl Serialize) -> Self {
         Self::Ok { status: status.as_u16(), body: serde_json::to_value(body).unwrap_or(Value::Null) }
+    }
+
+    /// A 422 for a message whose body is not a valid command.
+    pub fn invalid_body(message: &str) -> Self {
+        let item = crate::error::ValidationItem {
+            kind: "value_error".into(),
+            loc: vec![Value::String("body".into())],
+            msg: message.to_owned(),
+            input: Value::Null,
+        };
+        Self::Error { status: 422, code: String::new(), message: message.to_owned(), detail: vec![item] }
+    }
+
+    /// A refusal without a list of invalid fields.
+    pub fn error(status: StatusCode, code: &str, message: String) -> Self {
+        Self::Error { status: status.as_u16(), code: code.to_owned(), message, detail: Vec::new() }
     }
 
     pub fn status(&self) -> u16 {
@@ -260,16 +283,13 @@ impl Outcome {
     /// internal failures are retried, never stored.
     pub fn refused(err: &ApiError) -> Option<Self> {
         match err {
-            ApiError::Awe { status, code, message } => {
-                Some(Self::Error { status: status.as_u16(), code: (*code).to_owned(), message: message.clone() })
-            }
-            ApiError::Detail { status, detail } => {
-                Some(Self::Error { status: status.as_u16(), code: String::new(), message: detail.clone() })
-            }
+            ApiError::Awe { status, code, message } => Some(Self::error(*status, code, message.clone())),
+            ApiError::Detail { status, detail } => Some(Self::error(*status, "", detail.clone())),
             ApiError::Validation(items) => Some(Self::Error {
                 status: 422,
                 code: String::new(),
                 message: items.iter().map(|i| i.msg.clone()).collect::<Vec<_>>().join("; "),
+                detail: items.clone(),
             }),
             ApiError::Internal(_) => None,
         }

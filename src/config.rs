@@ -82,6 +82,8 @@ pub struct HttpConfig {
     pub addr: SocketAddr,
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
+    /// Largest request target and headers together; beyond, 431.
+    pub max_header_bytes: usize,
     /// Whole-request deadline; a slower request answers 408.
     pub request_timeout_seconds: u64,
     /// How long a write waits for the engine's outcome before answering 202.
@@ -97,6 +99,7 @@ impl Default for HttpConfig {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             body_limit_bytes: 1024 * 1024,
+            max_header_bytes: 16 * 1024,
             request_timeout_seconds: 30,
             reply_timeout_ms: 5_000,
             rate_limit_per_second: 0.0,
@@ -467,6 +470,9 @@ impl Config {
         }
         if self.sla.check_interval_seconds == 0 {
             bail!("sla.check_interval_seconds must be at least 1");
+        }
+        if self.http.max_header_bytes < 1024 {
+            bail!("http.max_header_bytes must be at least 1024 (a bearer token alone takes about 1 KiB)");
         }
         if self.http.reply_timeout_ms == 0 {
             bail!("http.reply_timeout_ms must be at least 1");

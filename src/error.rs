@@ -32,12 +32,15 @@ pub mod code {
 pub const SERVICE_ID: &str = "openg2p.awe";
 
 /// One item of a 422 body, shaped like FastAPI's so callers that parse it keep working.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct ValidationItem {
+    /// `value_error`, `missing`, `json_invalid`, …
     #[serde(rename = "type")]
     pub kind: String,
+    /// Where: `["body", "stages", 0, "rules"]`, `["query", "page_size"]`, `["path"]`.
     pub loc: Vec<Value>,
     pub msg: String,
+    /// The offending value, when there is one.
     pub input: Value,
 }
 

@@ -166,9 +166,15 @@ pub fn respond(outcome: Outcome) -> Response {
         Outcome::Ok { status, body } => {
             (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), Json(body)).into_response()
         }
-        Outcome::Error { status, code, message } => {
+        Outcome::Error { status, code, message, detail } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let body = if code.is_empty() { json!({"detail": message}) } else { envelope_error(&code, &message) };
+            let body = if !detail.is_empty() {
+                json!({ "detail": detail })
+            } else if code.is_empty() {
+                json!({ "detail": message })
+            } else {
+                envelope_error(&code, &message)
+            };
             (status, Json(body)).into_response()
         }
     }

@@ -1,6 +1,8 @@
-//! A per-client rate limit: a token bucket per bearer token's subject (or per
-//! token when it has none), answering 429 with `Retry-After` when empty. Off
-//! unless `http.rate_limit_per_second` is set.
+//! Limits that protect the ingress: the size of a request's target and
+//! headers (431 beyond `http.max_header_bytes`), and a per-client rate limit,
+//! a token bucket per bearer token's subject (or per token when it has none),
+//! answering 429 with `Retry-After` when empty (off unless
+//! `http.rate_limit_per_second` is set).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -75,6 +77,23 @@ pub async fn limit(State(limiter): State<Arc<Limiter>>, request: Request, next: 
             response
         }
     }
+}
+
+/// Bytes a request's target and headers take, as sent (`name: value\r\n`).
+fn head_size(request: &Request) -> usize {
+    let target = request.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    request.headers().iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum::<usize>() + target
+}
+
+/// Refuses a request whose target and headers exceed `max` bytes.
+pub async fn header_size(State(max): State<usize>, request: Request, next: Next) -> Response {
+    let size = head_size(&request);
+    if size <= max {
+        return next.run(request).await;
+    }
+    let message = format!("The request's target and headers take {size} bytes; at most {max} are accepted");
+    let body = crate::error::envelope_error("AWE-431", &message);
+    (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, Json(body)).into_response()
 }
 
 #[cfg(test)]

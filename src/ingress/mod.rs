@@ -7,6 +7,8 @@ mod delegations;
 mod dispatch;
 pub mod extract;
 mod limit;
+mod openapi;
+use openapi::CommonResponses;
 mod ops;
 mod policies;
 mod progress;
@@ -68,7 +70,8 @@ impl AppState {
         admin::audit_log, admin::command_outcome, admin::deliveries, admin::retry, admin::retry_bulk, admin::redrive,
         secrets::list, secrets::create, secrets::rotate, secrets::revoke,
     ),
-    modifiers(&BearerAuth),
+    components(schemas(openapi::ErrorEnvelope, openapi::ErrorItem, openapi::Detail, openapi::ValidationError, crate::error::ValidationItem)),
+    modifiers(&BearerAuth, &CommonResponses),
     security(("bearer" = [])),
 )]
 pub struct ApiDoc;
@@ -89,6 +92,7 @@ impl utoipa::Modify for BearerAuth {
 /// The routes, separate from serving so tests can drive them directly.
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.config.http.body_limit_bytes;
+    let max_header = state.config.http.max_header_bytes;
     let timeout = Duration::from_secs(state.config.http.request_timeout_seconds);
     let (rate, burst) = (state.config.http.rate_limit_per_second, state.config.http.rate_limit_burst);
     let api = Router::new()
@@ -131,6 +135,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             (StatusCode::METHOD_NOT_ALLOWED, Json(json!({"detail": "Method Not Allowed"}))).into_response()
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(max_header, limit::header_size))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout));
     if rate > 0.0 {
         router.layer(axum::middleware::from_fn_with_state(limit::Limiter::new(rate, burst), limit::limit))

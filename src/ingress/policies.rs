@@ -115,7 +115,8 @@ pub async fn add_version(
 
 #[utoipa::path(patch, path = "/v1/awe/policies/{policy_key}/versions/{version}", tag = "policies", request_body = PolicyIn,
     params(("policy_key" = String, Path), ("version" = i32, Path)),
-    responses((status = 200, body = PolicyOut), (status = 409, description = "AWE-007: not a draft")))]
+    responses((status = 200, body = PolicyOut), (status = 400, description = "AWE-010: the document names the offending field"),
+        (status = 404, description = "AWE-001"), (status = 409, description = "AWE-007: not a draft")))]
 pub async fn update(
     State(s): State<Arc<AppState>>,
     caller: Caller,
@@ -150,7 +151,7 @@ pub async fn activate(
 
 #[utoipa::path(post, path = "/v1/awe/policies/{policy_key}/versions/{version}/deactivate", tag = "policies",
     params(("policy_key" = String, Path), ("version" = i32, Path)),
-    responses((status = 200, body = PolicyOut), (status = 409, description = "AWE-007: not active")))]
+    responses((status = 200, body = PolicyOut), (status = 404, description = "AWE-001"), (status = 409, description = "AWE-007: not active")))]
 pub async fn deactivate(
     State(s): State<Arc<AppState>>,
     caller: Caller,

@@ -99,7 +99,8 @@ pub async fn rotate(State(s): State<Arc<AppState>>, caller: Caller, Path(secret_
 
 #[utoipa::path(delete, path = "/v1/awe/admin/callback-secrets/{secret_id}", tag = "admin",
     params(("secret_id" = Uuid, Path)),
-    responses((status = 204, description = "Revoked: it signs nothing from now on"), (status = 404, description = "AWE-004")))]
+    responses((status = 204, description = "Revoked: it signs nothing from now on"), (status = 404, description = "AWE-004"),
+        (status = 409, description = "AWE-007: already revoked")))]
 pub async fn revoke(State(s): State<Arc<AppState>>, caller: Caller, Path(secret_id): Path<Uuid>) -> Result<Response> {
     let actor = caller.require_admin()?;
     let id = Uuid::now_v7();

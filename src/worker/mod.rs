@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_nats::jetstream::{self, AckKind};
+use axum::http::StatusCode;
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
 use sqlx::PgPool;
@@ -155,11 +156,11 @@ impl Engine {
             Err(err) if delivered >= self.max_deliver && self.max_deliver > 0 => {
                 let reason = format!("{err:#}");
                 tracing::error!(command = %id, reason, "command failed on its last delivery");
-                let failed = Outcome::Error {
-                    status: 500,
-                    code: code::INTERNAL.into(),
-                    message: "The command could not be applied; it was logged for an operator".into(),
-                };
+                let failed = Outcome::error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    code::INTERNAL,
+                    "The command could not be applied; it was logged for an operator".into(),
+                );
                 self.record(id, envelope.command.kind(), failed).await
             }
             Err(err) => Handled::Retry(format!("{err:#}")),
@@ -277,7 +278,7 @@ impl Engine {
 
     /// Records a refusal of a message that never became a command.
     async fn refuse(&self, id: Uuid, kind: &str, message: &str) -> Handled {
-        let outcome = Outcome::Error { status: 422, code: String::new(), message: message.to_owned() };
+        let outcome = Outcome::invalid_body(message);
         self.record(id, kind, outcome).await
     }
 

@@ -23,14 +23,16 @@ fn user(name: &str) -> Actor {
     Actor { sub: format!("sub-{name}"), assignee_id: name.into(), name: None, email: None, roles: vec![] }
 }
 
-/// Starts `awe run engine` as a separate process on the test's database and bus.
-fn engine_process(app: &TestApp) -> tokio::process::Child {
+/// Starts `awe run engine` as a separate process on the test's database and
+/// bus, with `grace` seconds to finish in-flight work after SIGTERM.
+fn engine_process(app: &TestApp, grace: u64) -> tokio::process::Child {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_awe"))
         .args(["run", "engine"])
         .env("DATABASE_URL", app.config.database.url.expose())
         .env("NATS_URL", &app.config.nats.url)
         .env("AWE__NATS__PREFIX", &app.config.nats.prefix)
         .env("AWE__NATS__ACK_WAIT_SECONDS", "2")
+        .env("AWE__SHUTDOWN__GRACE_SECONDS", grace.to_string())
         .env("AWE__LOG__LEVEL", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -45,6 +47,7 @@ fn engine_process(app: &TestApp) -> tokio::process::Child {
 async fn engine_blocked_inside_a_decision(
     app: &mut TestApp,
     artifact: &str,
+    grace: u64,
 ) -> (sqlx::Transaction<'static, sqlx::Postgres>, tokio::process::Child, StatusCode) {
     app.active_policy(two_stage_policy("registry.cr.v1")).await;
     let (_, created) = app.post("/requests", &service("registry"), new_request("registry.cr.v1", artifact)).await;
@@ -57,7 +60,7 @@ async fn engine_blocked_inside_a_decision(
         .execute(&mut *blocker)
         .await
         .expect("lock");
-    let engine = engine_process(app);
+    let engine = engine_process(app, grace);
     let path = format!("/tasks/{}/decision", task["id"].as_str().expect("id"));
     let (status, _) = app.post(&path, &token_for("alice"), json!({"action": "approve"})).await;
     app.eventually("the engine process waits on the row lock", || async {
@@ -72,7 +75,7 @@ async fn engine_blocked_inside_a_decision(
 #[tokio::test]
 async fn an_engine_killed_between_publication_and_commit_loses_nothing_and_applies_nothing_twice() {
     let mut app = spawn_with(Options { reply_timeout_ms: 300, ack_wait_seconds: 2, ..Options::default() }).await;
-    let (blocker, mut engine, status) = engine_blocked_inside_a_decision(&mut app, "cr-k").await;
+    let (blocker, mut engine, status) = engine_blocked_inside_a_decision(&mut app, "cr-k", 20).await;
     assert_eq!(status, StatusCode::ACCEPTED, "the engine cannot commit while the row is locked");
 
     // Crash it mid-transaction, then let the row go.
@@ -81,7 +84,7 @@ async fn an_engine_killed_between_publication_and_commit_loses_nothing_and_appli
     assert_eq!(count(&app, "SELECT count(*) FROM approval_decision").await, 0, "nothing was committed");
 
     // A restarted engine gets the unacknowledged command again.
-    let mut engine = engine_process(&app);
+    let mut engine = engine_process(&app, 20);
     app.eventually("the redelivered decision is applied", || async {
         count(&app, "SELECT count(*) FROM approval_decision").await == 1
     })
@@ -246,7 +249,7 @@ async fn committed_events_reach_the_event_stream_once_each_and_the_relay_publish
 #[tokio::test]
 async fn sigterm_lets_the_engine_finish_its_in_flight_command_before_it_exits() {
     let mut app = spawn_with(Options { reply_timeout_ms: 300, ..Options::default() }).await;
-    let (blocker, mut engine, _) = engine_blocked_inside_a_decision(&mut app, "cr-term").await;
+    let (blocker, mut engine, _) = engine_blocked_inside_a_decision(&mut app, "cr-term", 20).await;
 
     let pid = engine.id().expect("pid").to_string();
     let sent = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
@@ -258,6 +261,33 @@ async fn sigterm_lets_the_engine_finish_its_in_flight_command_before_it_exits() 
         tokio::time::timeout(Duration::from_secs(10), engine.wait()).await.expect("exits in time").expect("status");
     assert!(status.success(), "{status}");
     assert_eq!(count(&app, "SELECT count(*) FROM approval_decision").await, 1, "the command was finished, not dropped");
+    assert_eq!(count(&app, "SELECT count(*) FROM processed_command WHERE command_type = 'task.decide'").await, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sigterm_hands_back_work_still_running_when_the_grace_period_ends() {
+    let mut app = spawn_with(Options { reply_timeout_ms: 300, ack_wait_seconds: 2, ..Options::default() }).await;
+    let (blocker, mut engine, _) = engine_blocked_inside_a_decision(&mut app, "cr-grace", 1).await;
+
+    let pid = engine.id().expect("pid").to_string();
+    let started = std::time::Instant::now();
+    let sent = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
+    assert!(sent.success());
+    // The decision is still blocked: the process leaves at the end of its grace.
+    let status =
+        tokio::time::timeout(Duration::from_secs(10), engine.wait()).await.expect("exits in time").expect("status");
+    assert!(status.success(), "{status}");
+    assert!(started.elapsed() < Duration::from_secs(5), "left after {:?}, with a 1 s grace", started.elapsed());
+    blocker.rollback().await.expect("release");
+    assert_eq!(count(&app, "SELECT count(*) FROM approval_decision").await, 0, "nothing half-applied");
+
+    // Unacknowledged, the command comes back to the next engine, once.
+    app.start_engine();
+    app.eventually("the handed-back decision is applied", || async {
+        count(&app, "SELECT count(*) FROM approval_decision").await == 1
+    })
+    .await;
     assert_eq!(count(&app, "SELECT count(*) FROM processed_command WHERE command_type = 'task.decide'").await, 1);
     app.stop().await;
 }

@@ -86,6 +86,29 @@ async fn an_oversized_body_is_413() {
 }
 
 #[tokio::test]
+async fn headers_over_the_configured_size_are_431_and_a_normal_call_is_not() {
+    let app =
+        spawn_with(Options { env: vec![("AWE__HTTP__MAX_HEADER_BYTES".into(), "4096".into())], ..Options::default() })
+            .await;
+    let (status, _) = app.get("/requests?artifact_type=x&artifact_id=y", &admin()).await;
+    assert_eq!(status, StatusCode::OK);
+    let res = app
+        .http
+        .get(app.url("/requests"))
+        .bearer_auth(admin())
+        .header("x-padding", "p".repeat(5000))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(res.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let body: Value = res.json().await.expect("json");
+    assert_eq!(body["errors"][0]["errorCode"], "AWE-431", "{body}");
+    let long_query = format!("/requests?artifact_type={}", "t".repeat(5000));
+    assert_eq!(app.get(&long_query, &admin()).await.0, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_missing_or_broken_token_is_401_in_the_detail_shape() {
     let app = spawn_app().await;
     let (status, body) = raw_post(&app, "/requests", None, "{}").await;

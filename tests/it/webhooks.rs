@@ -257,7 +257,7 @@ async fn a_rotated_secret_signs_beside_its_successor_until_the_overlap_ends() {
 }
 
 #[tokio::test]
-async fn an_unknown_or_foreign_callback_secret_is_refused_at_creation() {
+async fn an_unknown_or_foreign_callback_secret_is_refused_at_creation_naming_the_field() {
     let app = spawn_app().await;
     app.active_policy(two_stage_policy("registry.cr.v1")).await;
     let theirs = new_secret(&app, "pbms").await;
@@ -266,6 +266,8 @@ async fn an_unknown_or_foreign_callback_secret_is_refused_at_creation() {
         body["callback_secret_id"] = secret_id;
         let (status, answer) = app.post("/requests", &service("registry"), body).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        // The same 422 list the edge answers with, naming the field.
+        assert_eq!(answer["detail"][0]["loc"], json!(["body", "callback_secret_id"]), "{answer}");
     }
     app.stop().await;
 }

@@ -15,6 +15,7 @@
 AWE__MODULE: {{ .Values.module | quote }}
 AWE__HTTP__ADDR: "0.0.0.0:8080"
 AWE__HTTP__BODY_LIMIT_BYTES: {{ $c.http.bodyLimitBytes | int64 | quote }}
+AWE__HTTP__MAX_HEADER_BYTES: {{ $c.http.maxHeaderBytes | int64 | quote }}
 AWE__HTTP__REQUEST_TIMEOUT_SECONDS: {{ $c.http.requestTimeoutSeconds | int64 | quote }}
 AWE__HTTP__REPLY_TIMEOUT_MS: {{ $c.http.replyTimeoutMs | int64 | quote }}
 AWE__HTTP__RATE_LIMIT_PER_SECOND: {{ $c.http.rateLimitPerSecond | quote }}
