@@ -4,10 +4,17 @@
 //!   cargo run --release --example loadgen -- BASE_URL CONCURRENCY SECONDS [POLICY_KEY]
 //!
 //! Prints flows/s and p50/p95/p99/max per call, then one JSON line.
+//! `LOADGEN_RATE`: at most this many flows per second in all (a soak at a set
+//! load); `LOADGEN_CALLBACK_URL`: requests carry it as their callback, signed
+//! with a callback secret created for the caller and written to
+//! `LOADGEN_SECRET_FILE`; `LOADGEN_DECIDED_FILE`: the id of every request whose
+//! decision was answered 201, one per line (for the fault checks).
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
@@ -79,24 +86,77 @@ async fn main() -> anyhow::Result<()> {
         .await?
         .error_for_status()?;
 
+    let callback = std::env::var("LOADGEN_CALLBACK_URL").ok().filter(|u| !u.is_empty());
+    if callback.is_some() {
+        let created: Value = http
+            .post(format!("{base}/admin/callback-secrets"))
+            .bearer_auth(&admin)
+            .json(&json!({"caller_service": "bench-caller"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let secret = created["secret"].as_str().context("the callback secret is shown once at creation")?;
+        if let Ok(path) = std::env::var("LOADGEN_SECRET_FILE") {
+            std::fs::write(path, secret)?;
+        }
+    }
+    let decided_log = match std::env::var("LOADGEN_DECIDED_FILE") {
+        Ok(path) => Some(Arc::new(std::sync::Mutex::new(std::fs::File::create(path)?))),
+        Err(_) => None,
+    };
+    // A pacer: one permit per flow, added at the configured rate.
+    let rate: f64 = std::env::var("LOADGEN_RATE").ok().and_then(|r| r.parse().ok()).unwrap_or(0.0);
+    let pacer = (rate > 0.0).then(|| {
+        let permits = Arc::new(tokio::sync::Semaphore::new(0));
+        let feed = permits.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                every.tick().await;
+                if feed.available_permits() < 64 {
+                    feed.add_permits(1);
+                }
+            }
+        });
+        permits
+    });
+
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
-    let shared = Arc::new((http, base, caller, alice, key));
+    let shared = Arc::new((http, base, caller, alice, key, callback));
     let mut workers = Vec::new();
     for w in 0..concurrency {
         let shared = shared.clone();
+        let pacer = pacer.clone();
+        let decided_log = decided_log.clone();
         workers.push(tokio::spawn(async move {
-            let (http, base, caller, alice, key) = &*shared;
+            let (http, base, caller, alice, key, callback) = &*shared;
             let mut sample = Sample::default();
             let mut n = 0u64;
             while Instant::now() < deadline {
+                if let Some(pacer) = &pacer {
+                    match tokio::time::timeout_at(deadline.into(), pacer.acquire()).await {
+                        Ok(Ok(permit)) => permit.forget(),
+                        _ => break,
+                    }
+                }
                 n += 1;
-                let body = json!({"policy_key": key, "artifact_type": "bench.artifact",
+                let mut body = json!({"policy_key": key, "artifact_type": "bench.artifact",
                                   "artifact_id": format!("a-{}-{w}-{n}", std::process::id()), "context": {"amount": n}});
+                if let Some(url) = callback {
+                    body["callback_url"] = json!(url);
+                }
                 let t0 = Instant::now();
                 let res = match http.post(format!("{base}/requests")).bearer_auth(caller).json(&body).send().await {
                     Ok(r) => r,
-                    Err(_) => { sample.errors += 1; continue; }
+                    Err(_) => {
+                        // The ingress is down (a fault test): try again shortly.
+                        sample.errors += 1;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
                 };
                 if res.status().as_u16() != 201 {
                     sample.errors += 1;
@@ -114,6 +174,11 @@ async fn main() -> anyhow::Result<()> {
                     Ok(r) if r.status().as_u16() == 201 => {
                         sample.decide.push(t1.elapsed());
                         sample.flows += 1;
+                        if let Some(log) = &decided_log {
+                            if let Ok(mut file) = log.lock() {
+                                let _ = writeln!(file, "{}", created["request_id"].as_str().unwrap_or_default());
+                            }
+                        }
                     }
                     _ => sample.errors += 1,
                 }
