@@ -139,14 +139,18 @@ struct TaskRow {
 }
 
 /// Everything the machine needs about a locked request, in one round trip.
-/// Call it after taking the row lock: it reads with a fresh snapshot.
+/// Call it after taking the row lock: it reads with a fresh snapshot. Each
+/// task's decision is looked up by primary key, never joined: with statistics
+/// that lag a growing table, a join was planned as a hash of every decision.
 pub async fn load_state(conn: &mut PgConnection, r: &RequestRow) -> anyhow::Result<RequestState> {
     let row = sqlx::query!(
         r#"SELECT
              (SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.stage_order), '[]')
               FROM request_stage s WHERE s.request_id = $1) AS "stages!: sqlx::types::Json<Vec<StageRow>>",
-             (SELECT coalesce(jsonb_agg(to_jsonb(t) || jsonb_build_object('action', d.action) ORDER BY t.created_at, t.id), '[]')
-              FROM approval_task t LEFT JOIN approval_decision d ON d.id = t.decision_id
+             (SELECT coalesce(jsonb_agg(to_jsonb(t) || jsonb_build_object('action',
+                        (SELECT d.action FROM approval_decision d WHERE d.id = t.decision_id))
+                      ORDER BY t.created_at, t.id), '[]')
+              FROM approval_task t
               WHERE t.request_id = $1) AS "tasks!: sqlx::types::Json<Vec<TaskRow>>""#,
         r.id
     )

@@ -16,6 +16,7 @@ use async_nats::jetstream::{self, AckKind};
 use axum::http::StatusCode;
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
+use futures_util::StreamExt as _;
 use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +36,8 @@ use crate::store::{commands, requests};
 /// Requests looked at per round of an SLA tick, and rounds per tick.
 const TICK_BATCH: i64 = 500;
 const MAX_TICK_ROUNDS: usize = 40;
+/// Expiries of one tick applied at the same time.
+const TICK_PARALLELISM: usize = 16;
 
 pub struct Engine {
     pub pool: PgPool,
@@ -228,17 +231,27 @@ impl Engine {
                 if due.is_empty() {
                     break;
                 }
-                for request_id in due {
-                    let expire = Envelope {
-                        v: ENVELOPE_VERSION,
-                        id: Uuid::new_v5(&tick.id, request_id.as_bytes()),
-                        issued_at: now,
-                        actor: tick.actor.clone(),
-                        reply_to: None,
-                        command: Command::SlaExpire { request_id },
-                    };
-                    let applied = self.execute(&expire).await?;
-                    self.publish(applied.events).await;
+                // Requests are independent: their expiries run side by side,
+                // each in its own transaction (PostgreSQL commits them together).
+                let expiries = futures_util::stream::iter(due)
+                    .map(|request_id| async move {
+                        let expire = Envelope {
+                            v: ENVELOPE_VERSION,
+                            id: Uuid::new_v5(&tick.id, request_id.as_bytes()),
+                            issued_at: now,
+                            actor: tick.actor.clone(),
+                            reply_to: None,
+                            command: Command::SlaExpire { request_id },
+                        };
+                        let applied = self.execute(&expire).await?;
+                        self.publish(applied.events).await;
+                        anyhow::Ok(())
+                    })
+                    .buffer_unordered(TICK_PARALLELISM)
+                    .collect::<Vec<_>>()
+                    .await;
+                for expiry in expiries {
+                    expiry?;
                     requests += 1;
                 }
             }
