@@ -280,3 +280,54 @@ async fn roles_reach_nats_with_a_password_over_tls_and_postgresql_over_verified_
     let _ = std::fs::remove_dir_all(&dir);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn roles_authenticate_to_nats_with_an_nkey_seed_and_a_foreign_seed_is_refused() {
+    let app = spawn_with(Options { engine: false, ..Options::default() }).await;
+    let dir = std::env::temp_dir().join(format!("awe-nkey-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let user = nkeys::KeyPair::new_user();
+    let port = free_port();
+    let conf = format!(
+        "listen: 127.0.0.1:{port}\njetstream {{ store_dir: \"{}\" }}\nauthorization {{ users = [ {{ nkey: {} }} ] }}\n",
+        dir.join("js").display(),
+        user.public_key()
+    );
+    std::fs::write(dir.join("nats.conf"), conf).expect("nats config");
+    let _nats = tokio::process::Command::new("nats-server")
+        .args(["-c", "nats.conf"])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nats-server");
+    app.eventually("the NKey NATS server listens", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+    })
+    .await;
+    let apply = |seed: String| {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_awe"));
+        command
+            .args(["streams", "apply"])
+            .env("NATS_URL", format!("nats://127.0.0.1:{port}"))
+            .env("AWE__NATS__PREFIX", &app.config.nats.prefix)
+            .env("AWE__NATS__NKEY_SEED", seed)
+            .env("AWE__LOG__LEVEL", "off")
+            .env("RUST_BACKTRACE", "0")
+            .kill_on_drop(true);
+        async move {
+            let out = tokio::time::timeout(std::time::Duration::from_secs(30), command.output())
+                .await
+                .expect("the command ends")
+                .expect("the command runs");
+            (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    };
+    let (ok, err) = apply(user.seed().expect("seed")).await;
+    assert!(ok, "{err}");
+    let (ok, err) = apply(nkeys::KeyPair::new_user().seed().expect("seed")).await;
+    assert!(!ok && err.contains("authorization violation"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+    app.stop().await;
+}
