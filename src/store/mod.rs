@@ -29,6 +29,10 @@ pub async fn connect(config: &DatabaseConfig) -> anyhow::Result<PgPool> {
         .parse::<PgConnectOptions>()
         .context("database.url is not a PostgreSQL URL")?
         .application_name("awe")
+        // Plan every statement for its parameters. Pooled connections live for
+        // hours; a generic plan made while a table was nearly empty (a
+        // sequential scan) was kept as the table grew to millions of rows.
+        .options([("plan_cache_mode", "force_custom_plan")])
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
     PgPoolOptions::new()
         .max_connections(config.max_connections)
