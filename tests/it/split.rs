@@ -103,6 +103,27 @@ fn openssl(dir: &std::path::Path, args: &[&str]) {
     assert!(status.success(), "openssl {args:?}");
 }
 
+/// nats-server with the `nats.conf` written in `dir`, stopped when dropped.
+fn nats_server(dir: &std::path::Path) -> tokio::process::Child {
+    tokio::process::Command::new("nats-server")
+        .args(["-c", "nats.conf"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nats-server")
+}
+
+/// Runs a one-shot `awe` command to its end (30 s at most): success and stderr.
+async fn finished(mut command: tokio::process::Command) -> (bool, String) {
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), command.output())
+        .await
+        .expect("the command ends")
+        .expect("the command runs");
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 /// The first DNS name a certificate is for.
 fn certificate_dns_name(pem: &str) -> String {
     let out = std::process::Command::new("openssl")
@@ -178,14 +199,7 @@ fn nats_with_password_over_tls(dir: &std::path::Path, port: u16) -> tokio::proce
         key = dir.join("server.key").display(),
     );
     std::fs::write(dir.join("nats.conf"), conf).expect("nats config");
-    tokio::process::Command::new("nats-server")
-        .args(["-c", "nats.conf"])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("nats-server")
+    nats_server(dir)
 }
 
 #[tokio::test]
@@ -227,16 +241,7 @@ async fn roles_reach_nats_with_a_password_over_tls_and_postgresql_over_verified_
         tokio::net::TcpStream::connect(("127.0.0.1", nats_port)).await.is_ok()
     })
     .await;
-    let output = |args: &'static [&'static str], env: Vec<(&'static str, String)>| {
-        let mut command = awe(args, &env);
-        async move {
-            let out = tokio::time::timeout(std::time::Duration::from_secs(30), command.output())
-                .await
-                .expect("the command ends")
-                .expect("the command runs");
-            (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
-        }
-    };
+    let output = |args: &'static [&'static str], env: Vec<(&'static str, String)>| finished(awe(args, &env));
     // A wrong password, a server certificate from another CA, a database
     // certificate not signed by the given CA: each refused, with its reason.
     let (ok, err) = output(&["streams", "apply"], vec![("AWE__NATS__PASSWORD", "wrong".into())]).await;
@@ -294,14 +299,7 @@ async fn roles_authenticate_to_nats_with_an_nkey_seed_and_a_foreign_seed_is_refu
         user.public_key()
     );
     std::fs::write(dir.join("nats.conf"), conf).expect("nats config");
-    let _nats = tokio::process::Command::new("nats-server")
-        .args(["-c", "nats.conf"])
-        .current_dir(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("nats-server");
+    let _nats = nats_server(&dir);
     app.eventually("the NKey NATS server listens", || async {
         tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
     })
@@ -316,13 +314,7 @@ async fn roles_authenticate_to_nats_with_an_nkey_seed_and_a_foreign_seed_is_refu
             .env("AWE__LOG__LEVEL", "off")
             .env("RUST_BACKTRACE", "0")
             .kill_on_drop(true);
-        async move {
-            let out = tokio::time::timeout(std::time::Duration::from_secs(30), command.output())
-                .await
-                .expect("the command ends")
-                .expect("the command runs");
-            (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
-        }
+        async move { finished(command).await }
     };
     let (ok, err) = apply(user.seed().expect("seed")).await;
     assert!(ok, "{err}");
