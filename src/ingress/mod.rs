@@ -12,6 +12,7 @@ use openapi::CommonResponses;
 mod ops;
 mod policies;
 mod progress;
+mod redoc;
 mod requests;
 mod secrets;
 mod tasks;
@@ -99,6 +100,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/awe/health", get(ops::health))
         .route("/v1/awe/version", get(ops::version))
         .route("/v1/awe/config", get(ops::config))
+        .route("/v1/awe/redoc", get(redoc::page))
+        .route("/v1/awe/redoc/redoc.standalone.js", get(redoc::bundle))
         .route("/v1/awe/policies", get(policies::list).post(policies::create))
         .route("/v1/awe/policies/{policy_key}", put(policies::add_version))
         .route("/v1/awe/policies/{policy_key}/versions", get(policies::versions))

@@ -143,6 +143,15 @@ async fn health_version_config_and_openapi_answer_without_a_token() {
     let res = app.http.get(app.url("/docs/")).send().await.expect("sent");
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.text().await.expect("html").contains("swagger"));
+    // ReDoc, offline: the page loads its bundle from the service itself.
+    let res = app.http.get(app.url("/redoc")).send().await.expect("sent");
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = res.text().await.expect("html");
+    assert!(page.contains("spec-url=\"/v1/awe/openapi.json\"") && !page.contains("cdn."), "{page}");
+    let res = app.http.get(app.url("/redoc/redoc.standalone.js")).send().await.expect("sent");
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"].to_str().expect("type").starts_with("text/javascript"));
+    assert!(res.bytes().await.expect("bundle").len() > 100_000);
     app.stop().await;
 }
 
