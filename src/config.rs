@@ -5,6 +5,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
@@ -287,6 +288,24 @@ impl Default for ResolverConfig {
     }
 }
 
+impl ResolverConfig {
+    /// The pause before the first retry of a remote rule; pauses double up to `RETRY_MAX_DELAY`.
+    pub const RETRY_MIN_DELAY: Duration = Duration::from_millis(200);
+    pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(2);
+
+    /// The longest a remote rule takes to resolve or fail: every try timing
+    /// out, with the pauses between them. A creation waits this long for its
+    /// first stage's resolution before it answers `pending`.
+    pub fn bound(&self) -> Duration {
+        let (mut pauses, mut pause) = (Duration::ZERO, Self::RETRY_MIN_DELAY);
+        for _ in 0..self.retries {
+            pauses += pause;
+            pause = (pause * 2).min(Self::RETRY_MAX_DELAY);
+        }
+        Duration::from_secs(self.http_timeout_seconds) * (self.retries as u32 + 1) + pauses
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SlaConfig {
@@ -313,6 +332,9 @@ pub struct KeycloakConfig {
     pub jwks_url: String,
     /// Checked when non-empty.
     pub audience: String,
+    /// The client whose roles (`resource_access.<client>.roles`) grant
+    /// `AWE_ADMIN` and `AWE_VIEWER`, besides the realm roles.
+    pub portal_client_id: String,
     /// Shortest time between two JWKS fetches caused by unknown `kid`s.
     pub jwks_min_refresh_seconds: u64,
     /// How long a role's or group's members are reused before asking again.
@@ -330,6 +352,7 @@ impl Default for KeycloakConfig {
             additional_issuers: Vec::new(),
             jwks_url: String::new(),
             audience: String::new(),
+            portal_client_id: "awe-admin-portal".into(),
             jwks_min_refresh_seconds: 30,
             cache_ttl_seconds: 300,
         }

@@ -54,7 +54,7 @@ impl Authenticator {
             .ok_or_else(|| ApiError::unauthorized("Missing bearer token"))?;
         let claims =
             if self.config.dev_mode() { unverified_claims(token)? } else { self.verified_claims(token).await? };
-        actor_from_claims(&claims)
+        actor_from_claims(&claims, &self.config.portal_client_id)
     }
 
     async fn verified_claims(&self, token: &str) -> Result<Value, ApiError> {
@@ -83,10 +83,14 @@ impl Authenticator {
         let mut issuers = vec![self.config.issuer.clone()];
         issuers.extend(self.config.additional_issuers.iter().cloned());
         validation.set_issuer(&issuers);
+        // The library checks `iss` and `aud` only when a token has them: a
+        // verified token must say who issued it, and for whom when we ask.
         if self.config.audience.is_empty() {
             validation.validate_aud = false;
+            validation.set_required_spec_claims(&["exp", "iss"]);
         } else {
             validation.set_audience(&[self.config.audience.as_str()]);
+            validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         }
         jsonwebtoken::decode::<Value>(token, &key, &validation)
             .map(|data| data.claims)
@@ -162,7 +166,11 @@ fn unverified_claims(token: &str) -> Result<Value, ApiError> {
     }
 }
 
-pub fn actor_from_claims(claims: &Value) -> Result<Actor, ApiError> {
+/// The caller's identity and roles. Roles count from the realm
+/// (`realm_access.roles`) and from the portal client only
+/// (`resource_access.<portal_client>.roles`, spec 002 "Authentication"):
+/// `AWE_ADMIN` held on another client of the realm grants nothing here.
+pub fn actor_from_claims(claims: &Value, portal_client: &str) -> Result<Actor, ApiError> {
     let text = |name: &str| {
         claims.get(name).and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
     };
@@ -177,11 +185,7 @@ pub fn actor_from_claims(claims: &Value) -> Result<Actor, ApiError> {
         }
     };
     add(claims.pointer("/realm_access/roles"));
-    if let Some(clients) = claims.get("resource_access").and_then(Value::as_object) {
-        for client in clients.values() {
-            add(client.get("roles"));
-        }
-    }
+    add(claims.get("resource_access").and_then(|r| r.get(portal_client)).and_then(|c| c.get("roles")));
     Ok(Actor { sub, assignee_id, name: text("name"), email: text("email"), roles })
 }
 
@@ -226,7 +230,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn dev_mode_reads_identity_and_roles_from_every_client() {
+    async fn roles_count_from_the_realm_and_the_portal_client_only() {
         let auth = Authenticator::new(KeycloakConfig::default());
         let t = token(json!({
             "sub": "s-1", "preferred_username": "alice", "name": " Alice ", "email": "a@x",
@@ -238,7 +242,14 @@ mod tests {
             (actor.sub.as_str(), actor.assignee_id.as_str(), actor.name.as_deref()),
             ("s-1", "alice", Some("Alice"))
         );
-        assert!(actor.is_admin() && actor.is_viewer());
+        assert!(actor.is_viewer());
+        assert!(!actor.is_admin(), "AWE_ADMIN on another client grants nothing");
+        let realm =
+            actor_from_claims(&json!({"sub": "s", "realm_access": {"roles": ["AWE_ADMIN"]}}), "awe-admin-portal")
+                .expect("actor");
+        assert!(realm.is_admin(), "a realm role counts");
+        let elsewhere = json!({"sub": "s", "resource_access": {"ops-portal": {"roles": ["AWE_ADMIN"]}}});
+        assert!(actor_from_claims(&elsewhere, "ops-portal").expect("actor").is_admin(), "the client is a setting");
     }
 
     #[tokio::test]
@@ -254,9 +265,9 @@ mod tests {
 
     #[test]
     fn the_assignee_id_falls_back_from_preferred_username_to_username_to_sub() {
-        let a = actor_from_claims(&json!({"sub": "s", "username": "u"})).expect("actor");
+        let a = actor_from_claims(&json!({"sub": "s", "username": "u"}), "awe-admin-portal").expect("actor");
         assert_eq!(a.assignee_id, "u");
-        let a = actor_from_claims(&json!({"sub": "s", "preferred_username": "  "})).expect("actor");
+        let a = actor_from_claims(&json!({"sub": "s", "preferred_username": "  "}), "awe-admin-portal").expect("actor");
         assert_eq!(a.assignee_id, "s");
     }
 }

@@ -120,3 +120,42 @@ async fn tokens_are_verified_against_the_issuers_keys_with_every_check() {
     assert_eq!(status_with(&app, &token_for("alice")).await.0, StatusCode::UNAUTHORIZED);
     app.stop().await;
 }
+
+async fn verifying_app(issuer: &Issuer, audience: &str) -> TestApp {
+    spawn_with(Options {
+        env: vec![
+            ("AWE__KEYCLOAK__ISSUER".into(), issuer.url()),
+            ("AWE__KEYCLOAK__AUDIENCE".into(), audience.into()),
+            ("AWE__WEBHOOK__SECRET_KEY".into(), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=".into()),
+        ],
+        ..Options::default()
+    })
+    .await
+}
+
+fn without(mut claims: Value, claim: &str) -> Value {
+    claims.as_object_mut().expect("claims").remove(claim);
+    claims
+}
+
+#[tokio::test]
+async fn a_verified_token_without_an_iss_claim_is_unauthorized() {
+    let issuer = Issuer::start().await;
+    let app = verifying_app(&issuer, "").await;
+    let token = sign("k1", keys::K1_DER_B64, &without(claims(&issuer.url(), AUDIENCE, 300), "iss"));
+    let (status, body) = status_with(&app, &token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let with_iss = sign("k1", keys::K1_DER_B64, &without(claims(&issuer.url(), AUDIENCE, 300), "aud"));
+    assert_eq!(status_with(&app, &with_iss).await.0, StatusCode::OK, "no audience configured: aud may be absent");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_verified_token_without_an_aud_claim_is_unauthorized_when_an_audience_is_configured() {
+    let issuer = Issuer::start().await;
+    let app = verifying_app(&issuer, AUDIENCE).await;
+    let token = sign("k1", keys::K1_DER_B64, &without(claims(&issuer.url(), AUDIENCE, 300), "aud"));
+    let (status, body) = status_with(&app, &token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    app.stop().await;
+}

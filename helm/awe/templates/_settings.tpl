@@ -68,6 +68,7 @@ AWE__KEYCLOAK__ISSUER: {{ $issuer | quote }}
 AWE__KEYCLOAK__ADDITIONAL_ISSUERS: {{ $k.additionalIssuers | quote }}
 AWE__KEYCLOAK__JWKS_URL: {{ $k.jwksUrl | quote }}
 AWE__KEYCLOAK__AUDIENCE: {{ $k.audience | quote }}
+AWE__KEYCLOAK__PORTAL_CLIENT_ID: {{ $k.portalClientId | quote }}
 AWE__KEYCLOAK__JWKS_MIN_REFRESH_SECONDS: {{ $k.jwksMinRefreshSeconds | int64 | quote }}
 AWE__KEYCLOAK__BASE_URL: {{ $k.baseUrl | quote }}
 AWE__KEYCLOAK__REALM: {{ $k.realm | quote }}
