@@ -69,11 +69,13 @@ impl Keycloak {
                 None => format!("roles/{}", enc(role)),
                 Some(client_id) => {
                     let clients: Vec<Value> = self.get(&format!("clients?clientId={}", enc(client_id))).await?;
-                    let id = clients
-                        .first()
-                        .and_then(|c| c.get("id"))
-                        .and_then(Value::as_str)
-                        .ok_or_else(|| permanent(format!("Keycloak has no client `{client_id}`")))?;
+                    let id = clients.first().and_then(|c| c.get("id")).and_then(Value::as_str).ok_or_else(|| {
+                        // Keycloak lists only the clients the account may view.
+                        permanent(format!(
+                            "Keycloak has no client `{client_id}`, or the service account lacks `view-clients` \
+                                 on realm-management"
+                        ))
+                    })?;
                     format!("clients/{id}/roles/{}", enc(role))
                 }
             };

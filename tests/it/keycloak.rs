@@ -1,7 +1,10 @@
 //! A Keycloak stand-in speaking the real admin endpoints the resolver uses
 //! (token, role and client-role members and groups, clients by clientId,
 //! group by path, group members and children, with `first`/`max` paging and
-//! 401/404 behaviour), and the role/group rules resolved through it.
+//! 401/404 behaviour), and the role/group rules resolved through it. The
+//! stand-in checks the service account's `realm-management` roles as
+//! Keycloak's admin API does (`keycloak/README.md` lists which call needs
+//! which), granting by default what `keycloak/realm-awe.json` grants.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +25,8 @@ const SECRET: &str = "s3cret";
 #[derive(Clone, Default)]
 struct Realm {
     down: Arc<AtomicBool>,
+    /// The service account's `realm-management` roles, composites expanded.
+    granted: Arc<Vec<String>>,
     /// Group id → member usernames (and whether enabled).
     members: Arc<HashMap<String, Vec<(String, bool)>>>,
     children: Arc<HashMap<String, Vec<String>>>,
@@ -45,14 +50,52 @@ fn guard(realm: &Realm, headers: &HeaderMap) -> Option<Response> {
     (bearer != Some("Bearer kc-admin-token")).then(|| AxumStatus::UNAUTHORIZED.into_response())
 }
 
+/// Keycloak's answer to an admin call the account's roles do not allow.
+fn forbidden_unless(realm: &Realm, needs: &[&str]) -> Option<Response> {
+    let missing = needs.iter().any(|n| !realm.granted.iter().any(|g| g == n));
+    missing.then(|| (AxumStatus::FORBIDDEN, Json(json!({"error": "HTTP 403 Forbidden"}))).into_response())
+}
+
+/// The `realm-management` roles the realm export grants the resolver's service account.
+fn exported_grant() -> Vec<String> {
+    let realm: Value = serde_json::from_str(include_str!("../../keycloak/realm-awe.json")).expect("realm export");
+    let users = realm["users"].as_array().expect("users");
+    let account = users.iter().find(|u| u["serviceAccountClientId"] == "awe-admin-resolver").expect("account");
+    let roles = account["clientRoles"]["realm-management"].as_array().expect("roles");
+    roles.iter().filter_map(Value::as_str).map(str::to_owned).collect()
+}
+
+/// Keycloak's composite roles of `realm-management`.
+fn expand(roles: Vec<String>) -> Vec<String> {
+    let mut all = roles.clone();
+    for role in &roles {
+        let implied: &[&str] = match role.as_str() {
+            "view-users" => &["query-users", "query-groups"],
+            "view-clients" => &["query-clients"],
+            _ => &[],
+        };
+        all.extend(implied.iter().map(|r| (*r).to_owned()));
+    }
+    all
+}
+
 async fn standin() -> (String, Realm) {
+    standin_granting(exported_grant()).await
+}
+
+async fn standin_granting(granted: Vec<String>) -> (String, Realm) {
     let mut members = HashMap::new();
     members.insert("g-d1".to_owned(), (0..150).map(|i| (format!("d1-{i:03}"), true)).collect());
     members.insert("g-d1-north".to_owned(), vec![("n1".to_owned(), true)]);
     members.insert("g-managers".to_owned(), vec![("gm1".to_owned(), true)]);
     let mut children = HashMap::new();
     children.insert("g-d1".to_owned(), vec!["g-d1-north".to_owned()]);
-    let realm = Realm { down: Arc::default(), members: Arc::new(members), children: Arc::new(children) };
+    let realm = Realm {
+        down: Arc::default(),
+        granted: Arc::new(expand(granted)),
+        members: Arc::new(members),
+        children: Arc::new(children),
+    };
     let app = Router::new()
         .route(
             "/realms/staff/protocol/openid-connect/token",
@@ -82,12 +125,17 @@ async fn standin() -> (String, Realm) {
                     if let Some(refused) = guard(&r, &headers) {
                         return refused;
                     }
+                    // The role's container (the realm), and for members the users.
+                    let needs: &[&str] = if what == "users" { &["view-realm", "query-users"] } else { &["view-realm"] };
+                    if let Some(refused) = forbidden_unless(&r, needs) {
+                        return refused;
+                    }
                     match (role.as_str(), what.as_str()) {
                         ("PROGRAM_MANAGER", "users") => page(vec![user("pm1", true), user("pm2", false)], &q),
                         ("PROGRAM_MANAGER", "groups") => {
                             page(vec![json!({"id": "g-managers", "name": "managers", "path": "/managers"})], &q)
                         }
-                        // What Keycloak answers when the service account lacks `view-users`.
+                        // What Keycloak answers when a role's container is not the account's to view.
                         ("RESTRICTED", _) => {
                             (AxumStatus::FORBIDDEN, Json(json!({"error": "HTTP 403 Forbidden"}))).into_response()
                         }
@@ -102,7 +150,9 @@ async fn standin() -> (String, Realm) {
                 if let Some(refused) = guard(&r, &headers) {
                     return refused;
                 }
-                let found = q.get("clientId").map(String::as_str) == Some("registry-staff-portal");
+                // Keycloak lists only the clients the account may view: without `view-clients`, none.
+                let visible = r.granted.iter().any(|g| g == "view-clients");
+                let found = visible && q.get("clientId").map(String::as_str) == Some("registry-staff-portal");
                 Json(if found { json!([{"id": "c-1", "clientId": "registry-staff-portal"}]) } else { json!([]) })
                     .into_response()
             }),
@@ -117,6 +167,11 @@ async fn standin() -> (String, Realm) {
                     if let Some(refused) = guard(&r, &headers) {
                         return refused;
                     }
+                    let needs: &[&str] =
+                        if what == "users" { &["view-clients", "view-users"] } else { &["view-clients"] };
+                    if let Some(refused) = forbidden_unless(&r, needs) {
+                        return refused;
+                    }
                     match (id.as_str(), role.as_str(), what.as_str()) {
                         ("c-1", "APPROVER", "users") => page(vec![user("ca1", true)], &q),
                         ("c-1", "APPROVER", "groups") => page(vec![], &q),
@@ -129,6 +184,11 @@ async fn standin() -> (String, Realm) {
             "/admin/realms/staff/group-by-path/{*path}",
             get(|State(r): State<Realm>, headers: HeaderMap, Path(path): Path<String>| async move {
                 if let Some(refused) = guard(&r, &headers) {
+                    return refused;
+                }
+                let known = path.trim_start_matches('/') == "districts/D1";
+                // An unknown path is 404 before any permission check.
+                if let Some(refused) = forbidden_unless(&r, &["view-users"]).filter(|_| known) {
                     return refused;
                 }
                 match path.trim_start_matches('/') {
@@ -147,6 +207,9 @@ async fn standin() -> (String, Realm) {
                  Path((id, what)): Path<(String, String)>,
                  Query(q): Query<HashMap<String, String>>| async move {
                     if let Some(refused) = guard(&r, &headers) {
+                        return refused;
+                    }
+                    if let Some(refused) = forbidden_unless(&r, &["view-users"]) {
                         return refused;
                     }
                     match what.as_str() {
@@ -302,9 +365,31 @@ fn the_realm_export_declares_the_clients_roles_and_users_the_spec_names() {
     );
     let users = realm["users"].as_array().expect("users");
     let account = users.iter().find(|u| u["serviceAccountClientId"] == "awe-admin-resolver").expect("service account");
-    assert_eq!(account["clientRoles"]["realm-management"], json!(["view-users", "query-groups"]));
+    assert_eq!(account["clientRoles"]["realm-management"], json!(["view-realm", "view-clients", "view-users"]));
     for name in ["alice", "bob", "director-x"] {
         assert!(users.iter().any(|u| u["username"] == name), "{name}");
     }
     assert!(users.iter().filter(|u| u["groups"] == json!(["/districts/D1"])).count() == 2);
+}
+
+#[tokio::test]
+async fn without_view_realm_and_view_clients_role_rules_fail_as_keycloak_fails_them() {
+    // The grant an earlier realm export had: enough for groups, not for roles.
+    let (url, _realm) = standin_granting(vec!["view-users".into(), "query-groups".into()]).await;
+    let app = spawn_with(options(&url, SECRET, 300)).await;
+    policy(&app, "realm-role", json!([{"rule_type": "role", "rule_value": {"role": "PROGRAM_MANAGER"}}])).await;
+    policy(
+        &app,
+        "client-role",
+        json!([{"rule_type": "role", "rule_value": {"role": "APPROVER", "client": "registry-staff-portal"}}]),
+    )
+    .await;
+    policy(&app, "group", json!([{"rule_type": "group", "rule_value": {"group": "/districts/D1"}}])).await;
+    let realm_role = app.resolution_failure(&create(&app, "realm-role", "cr-p1").await).await;
+    assert!(realm_role.contains("HTTP 403"), "{realm_role}");
+    let client_role = app.resolution_failure(&create(&app, "client-role", "cr-p2").await).await;
+    assert!(client_role.contains("registry-staff-portal"), "{client_role}");
+    let rid = create(&app, "group", "cr-p3").await;
+    app.eventually("group members", || async { !assignees(&app, &rid).await.is_empty() }).await;
+    app.stop().await;
 }
