@@ -49,7 +49,20 @@ fn pending(command_id: Uuid) -> Pending {
     }
 }
 
-/// The secret goes to the caller once, in this answer, and nowhere else.
+/// A late engine's 202 for a new secret: the secret is shown all the same,
+/// and is in force once `GET /v1/awe/commands/{command_id}` reports success.
+fn pending_secret(command_id: Uuid, secret_id: Uuid) -> Pending {
+    Pending {
+        location: format!("/v1/awe/commands/{command_id}"),
+        body: json!({
+            "command_id": command_id, "status": "accepted", "id": secret_id,
+            "note": "the secret below signs once this command has succeeded; see the Location",
+        }),
+    }
+}
+
+/// The secret goes to the caller once, in this answer (201, or 202 when the
+/// engine is late), and nowhere else.
 fn reveal(raw: String) -> impl FnOnce(&mut Value) {
     move |body| body["secret"] = Value::String(raw)
 }
@@ -81,8 +94,9 @@ pub async fn create(State(s): State<Arc<AppState>>, caller: Caller, body: Body<S
     }
     let (raw, sealed) = seal(&s)?;
     let id = Uuid::now_v7();
-    let command = Command::SecretCreate { secret_id: Uuid::new_v5(&id, b"secret"), caller_service, sealed };
-    s.dispatch_with(id, actor, command, pending(id), reveal(raw)).await
+    let secret_id = Uuid::new_v5(&id, b"secret");
+    let command = Command::SecretCreate { secret_id, caller_service, sealed };
+    s.dispatch_with(id, actor, command, pending_secret(id, secret_id), reveal(raw)).await
 }
 
 #[utoipa::path(post, path = "/v1/awe/admin/callback-secrets/{secret_id}/rotate", tag = "admin",
@@ -93,8 +107,9 @@ pub async fn rotate(State(s): State<Arc<AppState>>, caller: Caller, Path(secret_
     let actor = caller.require_admin()?;
     let (raw, sealed) = seal(&s)?;
     let id = Uuid::now_v7();
-    let command = Command::SecretRotate { secret_id, new_secret_id: Uuid::new_v5(&id, b"secret"), sealed };
-    s.dispatch_with(id, actor, command, pending(id), reveal(raw)).await
+    let new_secret_id = Uuid::new_v5(&id, b"secret");
+    let command = Command::SecretRotate { secret_id, new_secret_id, sealed };
+    s.dispatch_with(id, actor, command, pending_secret(id, new_secret_id), reveal(raw)).await
 }
 
 #[utoipa::path(delete, path = "/v1/awe/admin/callback-secrets/{secret_id}", tag = "admin",

@@ -412,3 +412,22 @@ async fn replaying_the_stream_sends_the_chosen_events_to_the_webhook_again() {
     assert_eq!((count(&other, "request_created"), count(&other, "request_approved")), (1, 2));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_secret_created_while_the_engine_is_late_is_still_shown_once_in_the_202() {
+    let mut app = spawn_with(Options { engine: false, reply_timeout_ms: 200, ..Options::default() }).await;
+    let (status, accepted) = app.post("/admin/callback-secrets", &admin(), json!({"caller_service": "registry"})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let secret = accepted["secret"].as_str().expect("the secret, shown this once");
+    assert!(secret.len() >= 32, "{accepted}");
+    let id = accepted["id"].as_str().expect("the secret's id").to_owned();
+    app.start_engine();
+    app.eventually("the secret is in force", || async {
+        let (_, list) = app.get("/admin/callback-secrets?caller_service=registry", &admin()).await;
+        list.as_array().is_some_and(|l| l.iter().any(|s| s["id"] == id.as_str() && s["status"] == "active"))
+    })
+    .await;
+    let (_, list) = app.get("/admin/callback-secrets", &admin()).await;
+    assert!(!list.to_string().contains(secret), "never shown again");
+    app.stop().await;
+}
