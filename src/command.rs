@@ -103,7 +103,13 @@ pub enum Command {
     },
     /// The resolver role's answer for stages waiting on remote rules.
     #[serde(rename = "stage.resolved")]
-    StageResolved { request_id: Uuid, results: Vec<StageResult> },
+    StageResolved {
+        request_id: Uuid,
+        results: Vec<StageResult>,
+        /// The creation still waiting for this answer, from the job.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        answer: Option<PendingAnswer>,
+    },
     /// An operator asks for the stages of a stuck request to be resolved again.
     #[serde(rename = "stage.redrive")]
     StageRedrive { request_id: Uuid },
@@ -133,6 +139,25 @@ pub struct ResolveJob {
     pub id: Uuid,
     pub request_id: Uuid,
     pub stage_orders: Vec<i32>,
+    /// Set when the request's creation is answered once these stages are
+    /// resolved; the resolver hands it back in `stage.resolved`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<PendingAnswer>,
+}
+
+/// A creation whose answer waits for its first stage's resolution: the
+/// engine answers it, on its original reply subject, when the resolver's
+/// result has been applied (the 201 then lists the stage's tasks).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PendingAnswer {
+    /// The `request.create` command.
+    pub command_id: Uuid,
+    /// Its reply subject; `{prefix}.reply.{command_id}` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// Its `Idempotency-Key`, whose stored response becomes the final answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency: Option<IdempotencyClaim>,
 }
 
 /// How one stage resolved.
@@ -271,6 +296,12 @@ impl Outcome {
     /// A refusal without a list of invalid fields.
     pub fn error(status: StatusCode, code: &str, message: String) -> Self {
         Self::Error { status: status.as_u16(), code: code.to_owned(), message, detail: Vec::new() }
+    }
+
+    /// A creation's answer given before its first stage was resolved: `201`
+    /// with `status: pending`. The final answer may still follow.
+    pub fn awaits_resolution(&self) -> bool {
+        matches!(self, Self::Ok { status: 201, body } if body.get("status").and_then(Value::as_str) == Some("pending"))
     }
 
     pub fn status(&self) -> u16 {

@@ -56,8 +56,8 @@ impl Remote {
     /// failures; `fresh` skips the Keycloak cache (simulate).
     pub async fn resolve(&self, rule: &RuleDef, context: &Value, fresh: bool) -> Result<Vec<String>, String> {
         let policy = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(200))
-            .with_max_delay(Duration::from_secs(2))
+            .with_min_delay(ResolverConfig::RETRY_MIN_DELAY)
+            .with_max_delay(ResolverConfig::RETRY_MAX_DELAY)
             .with_max_times(self.config.retries);
         let keycloak = || {
             self.keycloak.as_ref().ok_or_else(|| RuleError {
@@ -204,7 +204,7 @@ impl ResolverRole {
             issued_at: Utc::now(),
             actor: Actor::system("awe-resolver"),
             reply_to: None,
-            command: Command::StageResolved { request_id: job.request_id, results },
+            command: Command::StageResolved { request_id: job.request_id, results, answer: job.answer.clone() },
         };
         self.bus.publish_command(&answer).await?;
         Ok(())

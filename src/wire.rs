@@ -139,6 +139,13 @@ pub struct StageProgress {
     pub open_tasks: usize,
     pub closed_tasks: usize,
     pub reason: Option<String>,
+    /// An active stage that can no longer complete without someone acting
+    /// (an admin reassigning an expired task, the caller cancelling).
+    pub stalled: bool,
+    /// Why it is stalled ("quorum unreachable after bob's task closed").
+    pub stalled_reason: Option<String>,
+    /// An SLA escalation added approvers to this stage.
+    pub escalated: bool,
     pub started_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
 }

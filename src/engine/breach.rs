@@ -1,6 +1,5 @@
 //! SLA breaches: expiring due approver tasks and applying a stage's `on_breach`.
 
-use chrono::Duration;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -71,48 +70,12 @@ impl Machine<'_> {
             return;
         }
         match def.on_breach.unwrap_or(OnBreach::Notify) {
-            OnBreach::Notify => self.evaluate_after_expiry(req, step, order),
+            // Nothing further: the caller decides from the `task_expired` events.
+            OnBreach::Notify => {}
             OnBreach::Escalate => {
-                let users = escalations.iter().find(|(o, _)| *o == order).map(|(_, u)| u.clone()).unwrap_or_default();
-                let due_at = def.sla_hours.map(|h| self.now + Duration::milliseconds((h * 3_600_000.0).round() as i64));
-                let mut added = Vec::new();
-                for a in users {
-                    let holds =
-                        req.tasks.iter().any(|t| t.stage_order == order && t.assignee == a.user && t.status.is_live());
-                    if holds || added.contains(&a.user) {
-                        continue;
-                    }
-                    let id = self.ids.next_id();
-                    req.tasks.push(Task {
-                        id,
-                        stage_id: def.id,
-                        stage_order: order,
-                        assignee: a.user.clone(),
-                        assignee_name: None,
-                        kind: RuleKind::Approver,
-                        required: false,
-                        delegated_from: a.delegated_from.clone(),
-                        reassigned_from: None,
-                        status: TaskStatus::Open,
-                        claimed_at: None,
-                        completed_at: None,
-                        due_at,
-                        decision: None,
-                        decision_id: None,
-                        created_at: self.now,
-                    });
-                    step.created_tasks.push(id);
-                    added.push(a.user);
-                }
-                // Nothing to escalate to: the stage waits, as with notify.
-                if !added.is_empty() {
-                    self.emit(
-                        req,
-                        step,
-                        "stage_escalated",
-                        Some(order),
-                        json!({"added_approvers": added, "actor": SLA_ACTOR}),
-                    );
+                let users = escalations.iter().find(|(o, _)| *o == order).map(|(_, u)| u.clone());
+                if let Some(users) = users {
+                    self.escalate(req, step, order, users);
                 }
             }
             action @ (OnBreach::AutoApprove | OnBreach::AutoReject) => {
@@ -134,6 +97,7 @@ impl Machine<'_> {
                     task.completed_at = Some(self.now);
                     task.decision = Some(verdict);
                     task.decision_id = Some(decision_id);
+                    task.decided_by = Some(SLA_ACTOR.into());
                     step.touch(id);
                     step.decisions.push(NewDecision {
                         id: decision_id,
@@ -176,27 +140,76 @@ impl Machine<'_> {
         }
     }
 
-    /// `notify`: the stage is looked at again. If expiry alone made its quorum
-    /// unreachable, the request expires.
-    fn evaluate_after_expiry(&mut self, req: &mut RequestState, step: &mut Step, order: i32) {
+    /// `escalate`: adds the resolved escalation approvers as fresh approver
+    /// tasks; the expired tasks stay expired and hand their slots to them.
+    /// People segregation of duties excludes, people already on the stage and
+    /// people escalated to before are left out, and `stage_escalated` says
+    /// who and why. With nobody new the breach is a no-op: the stage waits,
+    /// as with `notify`.
+    pub fn escalate(&mut self, req: &mut RequestState, step: &mut Step, order: i32, users: Vec<Assignee>) {
         let Some(def) = self.policy.stages.iter().find(|s| s.stage_order == order) else { return };
-        let slots = req.slots(order);
-        let rejected = slots.iter().any(|s| s.decision == Some(DecisionAction::Reject));
-        match quorum::evaluate(def.mode, def.mode_value, &slots) {
-            Verdict::Rejected { reason } if !rejected => {
-                self.close_stage(req, step, order, StageStatus::Rejected, format!("expired: {reason}"));
-                self.close_live_tasks(req, step, None);
-                self.emit(req, step, "stage_completed", Some(order), json!({"outcome": "expired", "actor": SLA_ACTOR}));
-                self.finish(req, RequestStatus::Expired);
-                self.emit(
-                    req,
-                    step,
-                    "request_expired",
-                    Some(order),
-                    json!({"actor": SLA_ACTOR, "reason": "sla_breach"}),
-                );
+        if req.status.is_terminal() || req.stage(order).map(|s| s.status) != Some(StageStatus::Active) {
+            return;
+        }
+        let due_at = self.due_at(order);
+        let (mut added, mut left_out) = (Vec::new(), Vec::new());
+        for a in users {
+            let on_stage = |t: &Task| t.stage_order == order && (t.assignee == a.user);
+            let why = if added.contains(&a.user) {
+                continue;
+            } else if req.tasks.iter().any(|t| on_stage(t) && t.escalated) {
+                Some("already_escalated")
+            } else if req.tasks.iter().any(|t| on_stage(t) && t.status.is_live()) {
+                Some("already_on_stage")
+            } else {
+                self.excluded(req, order, &a.user, a.delegated_from.as_deref())
+            };
+            if let Some(why) = why {
+                if !left_out.iter().any(|(u, _): &(String, &str)| *u == a.user) {
+                    left_out.push((a.user, why));
+                }
+                continue;
             }
-            _ => self.evaluate_stage(req, step, order, SLA_ACTOR),
+            let id = self.ids.next_id();
+            req.tasks.push(Task {
+                id,
+                stage_id: def.id,
+                stage_order: order,
+                assignee: a.user.clone(),
+                assignee_name: None,
+                kind: RuleKind::Approver,
+                required: false,
+                delegated_from: a.delegated_from.clone(),
+                reassigned_from: None,
+                status: TaskStatus::Open,
+                claimed_at: None,
+                completed_at: None,
+                due_at,
+                decision: None,
+                decision_id: None,
+                decided_by: None,
+                escalated: true,
+                created_at: self.now,
+            });
+            step.created_tasks.push(id);
+            added.push(a.user);
+        }
+        if added.is_empty() {
+            return;
+        }
+        let left_out: Vec<_> = left_out.iter().map(|(u, why)| json!({"user": u, "reason": why})).collect();
+        self.emit(
+            req,
+            step,
+            "stage_escalated",
+            Some(order),
+            json!({"added_approvers": added, "left_out": left_out, "actor": SLA_ACTOR}),
+        );
+        // The expired slots have handed over: a stage whose remaining
+        // approvals now suffice completes at once.
+        if let Verdict::Approved { approvals, slots, .. } = req.verdict(def) {
+            self.close_stage(req, step, order, StageStatus::Approved, format!("{approvals} of {slots} approved"));
+            self.emit(req, step, "stage_completed", Some(order), json!({"outcome": "approved", "actor": SLA_ACTOR}));
         }
     }
 }

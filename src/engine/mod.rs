@@ -113,6 +113,9 @@ pub enum Refusal {
     StageNotResolving(i32),
     #[error("The task is already assigned to that user")]
     SameAssignee,
+    /// A segregation-of-duties rule or a second vote forbids the new assignee.
+    #[error("{0}")]
+    Ineligible(String),
 }
 
 /// The machine, bound to one request's pinned policy, the clock reading and
@@ -121,11 +124,14 @@ pub struct Machine<'a> {
     pub policy: &'a PolicyDef,
     pub now: DateTime<Utc>,
     pub ids: Ids,
+    /// Whose act drives this command: the actor of what follows from it
+    /// (a stage completed, a request approved after later stages skipped).
+    driver: String,
 }
 
 impl<'a> Machine<'a> {
     pub fn new(policy: &'a PolicyDef, now: DateTime<Utc>, command_id: Uuid) -> Self {
-        Self { policy, now, ids: Ids::new(command_id) }
+        Self { policy, now, ids: Ids::new(command_id), driver: "system".into() }
     }
 
     /// A new request: `request_created`, then the first group is activated.
@@ -165,13 +171,14 @@ impl<'a> Machine<'a> {
         // exceeds the approvers resolved).
         let active: Vec<i32> =
             req.stages.iter().filter(|s| s.status == StageStatus::Active).map(|s| s.stage_order).collect();
+        let driver = self.driver.clone();
         for order in active {
-            self.evaluate_stage(req, &mut step, order, "system");
+            self.evaluate_stage(req, &mut step, order, &driver);
             if req.status.is_terminal() {
                 return Ok(step);
             }
         }
-        self.advance(req, &mut step, "system");
+        self.advance(req, &mut step, &driver);
         Ok(step)
     }
 
@@ -207,7 +214,9 @@ impl<'a> Machine<'a> {
         task.completed_at = Some(now);
         task.decision = Some(decision.action);
         task.decision_id = Some(decision.decision_id);
+        task.decided_by = Some(actor.sub.clone());
         task.assignee_name = actor.name.clone();
+        self.driver = actor.sub.clone();
         step.touch(decision.task_id);
         step.decisions.push(NewDecision {
             id: decision.decision_id,
@@ -230,9 +239,13 @@ impl<'a> Machine<'a> {
         Ok(step)
     }
 
-    /// Moves an open or claimed task to another user: the old task closes as
-    /// `reassigned`, a new one keeps its stage, kind, required flag and due
-    /// time. Decisions never move.
+    /// Moves a task to another user: the old task closes as `reassigned`, a
+    /// new one keeps its stage, kind and required flag. A live task's due time
+    /// is kept; an expired approver task of a live stage is revived with a
+    /// due time from now (spec 002 "Reassignment"; an operator's way out of a
+    /// stalled stage). Decisions never move, and the new assignee must be one
+    /// the policy's segregation of duties allows, holding no other vote on
+    /// the stage.
     pub fn reassign(
         &mut self,
         req: &mut RequestState,
@@ -243,11 +256,20 @@ impl<'a> Machine<'a> {
     ) -> Result<(Step, Uuid), Refusal> {
         let task = req.task(task_id).ok_or(Refusal::TaskNotFound(task_id))?;
         self.refuse_terminal(req)?;
-        if !task.status.is_live() {
+        let revive = task.status == TaskStatus::Expired
+            && task.kind == RuleKind::Approver
+            && req.stage(task.stage_order).map(|s| s.status) == Some(StageStatus::Active);
+        if !task.status.is_live() && !revive {
             return Err(Refusal::TaskNotOpen(task.status.as_str()));
         }
         if task.assignee == to {
             return Err(Refusal::SameAssignee);
+        }
+        if task.kind == RuleKind::Approver {
+            self.eligible(req, task.stage_order, to)?;
+        }
+        if req.tasks.iter().any(|t| t.stage_order == task.stage_order && t.assignee == to && t.status.is_live()) {
+            return Err(Refusal::Ineligible(format!("{to} already holds an open task on stage {}", task.stage_order)));
         }
         let mut replacement = task.clone();
         let from = task.assignee.clone();
@@ -260,26 +282,70 @@ impl<'a> Machine<'a> {
         replacement.status = TaskStatus::Open;
         replacement.claimed_at = None;
         replacement.completed_at = None;
+        replacement.decided_by = None;
         replacement.created_at = self.now;
+        if revive {
+            replacement.due_at = self.due_at(replacement.stage_order);
+        }
         let order = replacement.stage_order;
         let mut step = Step::default();
         if let Some(old) = req.task_mut(task_id) {
             old.status = TaskStatus::Reassigned;
-            old.completed_at = Some(self.now);
+            if !revive {
+                old.completed_at = Some(self.now);
+            }
         }
         step.touch(task_id);
         req.tasks.push(replacement);
         step.created_tasks.push(new_id);
-        self.emit(
-            req,
-            &mut step,
-            "task_reassigned",
-            Some(order),
-            json!({
-                "task_id": task_id, "new_task_id": new_id, "from": from, "to": to, "actor": actor, "reason": reason,
-            }),
-        );
+        let mut payload = json!({
+            "task_id": task_id, "new_task_id": new_id, "from": from, "to": to, "actor": actor, "reason": reason,
+        });
+        if revive {
+            payload["revived_expired_task"] = json!(true);
+        }
+        self.emit(req, &mut step, "task_reassigned", Some(order), payload);
         Ok((step, new_id))
+    }
+
+    /// Refuses a new approver on a stage whom segregation of duties excludes,
+    /// or who already decided on it (a second vote).
+    fn eligible(&self, req: &RequestState, order: i32, user: &str) -> Result<(), Refusal> {
+        if let Some(rule) = self.excluded(req, order, user, None) {
+            return Err(Refusal::Ineligible(match rule {
+                "forbid_self_approval" => {
+                    format!("forbid_self_approval: {user} is the requester and may not approve this request")
+                }
+                "forbid_repeat_approvers" => {
+                    format!("forbid_repeat_approvers: {user} approved an earlier stage of this request")
+                }
+                _ => format!("{user} already decided on stage {order}; one person has one vote"),
+            }));
+        }
+        Ok(())
+    }
+
+    /// The rule that keeps `user` (a task delegated from `from`) off the
+    /// approvers of a stage, if any: the policy's two toggles, or a decision
+    /// already recorded on the stage.
+    fn excluded(&self, req: &RequestState, order: i32, user: &str, from: Option<&str>) -> Option<&'static str> {
+        let own = |u: &str| u == user || from == Some(u);
+        if self.policy.forbid_self_approval && own(&req.requester) {
+            return Some("forbid_self_approval");
+        }
+        if self.policy.forbid_repeat_approvers && req.earlier_approvers(self.policy, order).into_iter().any(own) {
+            return Some("forbid_repeat_approvers");
+        }
+        let decided = req.tasks.iter().any(|t| {
+            t.stage_order == order && t.kind == RuleKind::Approver && t.decision.is_some() && own(&t.assignee)
+        });
+        decided.then_some("already_decided")
+    }
+
+    /// A new approver task's due time on a stage with an SLA.
+    fn due_at(&self, order: i32) -> Option<DateTime<Utc>> {
+        let def = self.policy.stages.iter().find(|s| s.stage_order == order)?;
+        def.sla_hours.map(|h| self.now + Duration::milliseconds((h * 3_600_000.0).round() as i64))
     }
 
     pub fn cancel(&mut self, req: &mut RequestState, actor: &str, reason: Option<String>) -> Result<Step, Refusal> {
@@ -341,6 +407,10 @@ impl<'a> Machine<'a> {
         };
         match resolution {
             Resolution::Failed { reason } => {
+                // The stage does not start; it waits for a re-drive or a cancel.
+                if let Some(stage) = req.stage_mut(order) {
+                    stage.reason = Some(format!("resolution failed: {reason}"));
+                }
                 self.emit(req, step, "stage_resolution_failed", Some(order), json!({"reason": reason}));
             }
             Resolution::Skip => self.skip_stage(req, step, order, "skip_if", "skipped: skip_if true"),
@@ -388,16 +458,7 @@ impl<'a> Machine<'a> {
         let mut kept = Vec::with_capacity(approvers.len());
         let mut removed = Vec::new();
         for a in approvers {
-            let own = |u: &str| u == a.user || a.delegated_from.as_deref() == Some(u);
-            let is_self = self.policy.forbid_self_approval && own(&req.requester);
-            let repeat = self.policy.forbid_repeat_approvers
-                && req.tasks.iter().any(|t| {
-                    t.stage_order != order
-                        && t.kind == RuleKind::Approver
-                        && t.decision == Some(DecisionAction::Approve)
-                        && own(&t.assignee)
-                });
-            if is_self || repeat {
+            if self.excluded(req, order, &a.user, a.delegated_from.as_deref()).is_some() {
                 removed.push(a.user);
             } else if !kept.iter().any(|k: &Assignee| k.user == a.user) {
                 kept.push(a);
@@ -414,7 +475,7 @@ impl<'a> Machine<'a> {
         approvers: Vec<Assignee>,
         observers: Vec<Assignee>,
     ) {
-        let due_at = def.sla_hours.map(|h| self.now + Duration::milliseconds((h * 3_600_000.0).round() as i64));
+        let due_at = self.due_at(def.stage_order);
         let observers: Vec<Assignee> =
             observers.into_iter().filter(|o| !approvers.iter().any(|a| a.user == o.user)).collect();
         for (a, kind) in
@@ -437,6 +498,8 @@ impl<'a> Machine<'a> {
                 due_at: if kind == RuleKind::Approver { due_at } else { None },
                 decision: None,
                 decision_id: None,
+                decided_by: None,
+                escalated: false,
                 created_at: self.now,
             });
             step.created_tasks.push(id);
@@ -480,8 +543,7 @@ impl<'a> Machine<'a> {
         if req.stage(order).map(|s| s.status) != Some(StageStatus::Active) {
             return;
         }
-        let verdict = quorum::evaluate(def.mode, def.mode_value, &req.slots(order));
-        match verdict {
+        match req.verdict(def) {
             Verdict::Pending { .. } => {}
             Verdict::Approved { approvals, slots, .. } => {
                 self.close_stage(req, step, order, StageStatus::Approved, format!("{approvals} of {slots} approved"));
@@ -524,9 +586,20 @@ impl<'a> Machine<'a> {
         }
     }
 
+    /// Ends the request. Every stage still open ends with it: `cancelled` on a
+    /// cancel, `skipped` after a rejection (a parallel sibling, later stages).
     fn finish(&mut self, req: &mut RequestState, status: RequestStatus) {
         req.status = status;
         req.completed_at = Some(self.now);
+        let (stage_status, why) = match status {
+            RequestStatus::Cancelled => (StageStatus::Cancelled, "request cancelled"),
+            _ => (StageStatus::Skipped, "not needed: the request was rejected"),
+        };
+        for stage in req.stages.iter_mut().filter(|s| !s.status.is_terminal()) {
+            stage.status = stage_status;
+            stage.reason = Some(why.to_owned());
+            stage.completed_at = Some(self.now);
+        }
     }
 
     /// `current_stage_order` is the lowest stage that is running.
@@ -605,3 +678,5 @@ pub fn next_group(policy: &PolicyDef, req: &RequestState) -> Option<Vec<i32>> {
 mod properties;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_letter;

@@ -103,12 +103,26 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_770_000_000, 0).expect("time")
 }
 
-/// Users who approved a task of a stage other than `order`.
-fn earlier_approvers(req: &RequestState, order: i32) -> Vec<String> {
+/// Users who approved in person a stage of an earlier group than `order`'s
+/// (groups ranked by their smallest stage order; parallel siblings are not earlier).
+fn earlier_approvers(policy: &PolicyDef, req: &RequestState, order: i32) -> Vec<String> {
+    let rank = |o: i32| {
+        let group = policy.stages.iter().find(|s| s.stage_order == o).and_then(|s| s.parallel_group);
+        policy
+            .stages
+            .iter()
+            .filter(|s| s.stage_order == o || (group.is_some() && s.parallel_group == group))
+            .map(|s| s.stage_order)
+            .min()
+            .unwrap_or(o)
+    };
     req.tasks
         .iter()
         .filter(|t| {
-            t.stage_order != order && t.kind == RuleKind::Approver && t.decision == Some(DecisionAction::Approve)
+            rank(t.stage_order) < rank(order)
+                && t.kind == RuleKind::Approver
+                && t.decision == Some(DecisionAction::Approve)
+                && t.decided_by.as_deref() != Some(SLA_ACTOR)
         })
         .map(|t| t.assignee.clone())
         .collect()
@@ -130,7 +144,7 @@ fn check_step(
             );
             if policy.forbid_repeat_approvers {
                 prop_assert!(
-                    !earlier_approvers(before, task.stage_order).contains(&task.assignee),
+                    !earlier_approvers(policy, before, task.stage_order).contains(&task.assignee),
                     "a task for an earlier approver"
                 );
             }
@@ -142,11 +156,14 @@ fn check_step(
             let def = policy.stages.iter().find(|s| s.stage_order == stage.stage_order).expect("def");
             let slots = after.slots(stage.stage_order);
             let approvals = slots.iter().filter(|s| s.decision == Some(DecisionAction::Approve)).count();
-            let needed = match def.mode {
+            let mut needed = match def.mode {
                 StageMode::All => slots.len(),
                 StageMode::AnyN | StageMode::Quorum => def.mode_value.unwrap_or(1) as usize,
                 StageMode::Percentage => (def.mode_value.unwrap_or(100) as usize * slots.len()).div_ceil(100),
             };
+            if after.escalated(stage.stage_order) {
+                needed = needed.min(slots.len());
+            }
             prop_assert!(
                 approvals >= needed && approvals >= 1,
                 "stage {} approved with {approvals} of {needed}",
@@ -236,5 +253,112 @@ proptest! {
         prop_assert_eq!(first.status, without_observers.status);
         let stages = |r: &RequestState| r.stages.iter().map(|s| s.status).collect::<Vec<_>>();
         prop_assert_eq!(stages(&first), stages(&without_observers));
+    }
+}
+
+/// One thing that happens to a single-stage request under SLA.
+#[derive(Debug, Clone)]
+enum Happening {
+    /// The tasks of these users fall due, and a tick escalates to these users.
+    Breach { due: Vec<usize>, escalate_to: Vec<usize> },
+    /// A user approves their live approver task, if they have one.
+    Approve(usize),
+}
+
+fn happening() -> impl Strategy<Value = Happening> {
+    prop_oneof![
+        (proptest::collection::vec(0..USERS.len(), 0..4), proptest::collection::vec(0..USERS.len() + 3, 0..3))
+            .prop_map(|(due, escalate_to)| Happening::Breach { due, escalate_to }),
+        (0..USERS.len() + 3).prop_map(Happening::Approve),
+    ]
+}
+
+/// Users u0..u4 of the policy and e0..e2, people only escalation rules name.
+fn person(i: usize) -> String {
+    USERS.get(i).map_or_else(|| format!("e{}", i - USERS.len()), |u| (*u).to_owned())
+}
+
+fn breach_case() -> impl Strategy<Value = (PolicyDef, Vec<Happening>)> {
+    (stage_doc(), any::<bool>(), any::<bool>(), proptest::collection::vec(happening(), 1..10)).prop_map(
+        |(mut stage, forbid_self, forbid_repeat, happenings)| {
+            stage["stage_order"] = json!(1);
+            stage["sla_hours"] = json!(1);
+            stage["on_breach"] = json!("escalate");
+            stage["escalation_rules"] = json!([{"rule_type": "user", "rule_value": {"user_id": "e0"}}]);
+            let doc: PolicyIn = serde_json::from_value(json!({
+                "policy_key": "p", "name": "p", "artifact_type": "a", "stages": [stage],
+                "forbid_self_approval": forbid_self, "forbid_repeat_approvers": forbid_repeat,
+            }))
+            .expect("document");
+            (doc.parse(&mut Ids::new(Uuid::nil())).expect("valid"), happenings)
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    /// Spec 002, "SLA and escalation": a tick never decides for `escalate`
+    /// (no synthesised decision, no end of the request), and once a stage has
+    /// been escalated, an approval by everyone still able to act completes it.
+    #[test]
+    fn no_sequence_of_expiries_and_escalations_leaves_a_stage_everyone_able_to_act_cannot_complete(
+        (p, happenings) in breach_case(),
+    ) {
+        let mut req = RequestState::new(Uuid::from_u128(1), &p, 1, "a".into(), "x".into(), "svc".into());
+        let step = Machine::new(&p, now(), Uuid::from_u128(2)).start(&mut req, "svc");
+        let results = step.resolve.iter().map(|o| (*o, resolve(&p, *o))).collect();
+        Machine::new(&p, now(), Uuid::from_u128(3)).resolved(&mut req, results).expect("resolves");
+        let mut clock = now();
+        for (i, h) in happenings.iter().enumerate() {
+            if req.status.is_terminal() {
+                break;
+            }
+            clock += chrono::Duration::minutes(1);
+            let seed = 100 + i as u128;
+            match h {
+                Happening::Breach { due, escalate_to } => {
+                    for t in req.tasks.iter_mut().filter(|t| t.status.is_live() && t.due_at.is_some()) {
+                        if due.iter().any(|u| person(*u) == t.assignee) {
+                            t.due_at = Some(clock);
+                        }
+                    }
+                    let users = escalate_to
+                        .iter()
+                        .map(|u| Assignee { user: person(*u), required: false, delegated_from: None })
+                        .collect();
+                    let before = req.clone();
+                    let step = Machine::new(&p, clock, Uuid::from_u128(seed)).expire_due(&mut req, &[(1, users)]).expect("tick");
+                    prop_assert!(step.decisions.is_empty(), "an escalating tick synthesised decisions");
+                    // Only the approvals people gave can end it, when escalation approvers stand in for the expired.
+                    prop_assert!(
+                        matches!(req.status, RequestStatus::InReview | RequestStatus::Approved),
+                        "a tick decided the request: {:?}", req.status
+                    );
+                    check_step(&p, &before, &req, &step)?;
+                }
+                Happening::Approve(u) => {
+                    let who = person(*u);
+                    let Some(task) = req.tasks.iter().find(|t| t.assignee == who && t.kind == RuleKind::Approver && t.status.is_live()).cloned() else { continue };
+                    let input = DecisionInput { task_id: task.id, decision_id: Uuid::from_u128(seed), action: DecisionAction::Approve, comment: None, attachments_ref: None };
+                    let before = req.clone();
+                    let step = Machine::new(&p, clock, Uuid::from_u128(seed)).decide(&mut req, input, &actor(&who)).expect("decides");
+                    check_step(&p, &before, &req, &step)?;
+                }
+            }
+        }
+        if req.status.is_terminal() || !req.escalated(1) {
+            return Ok(());
+        }
+        let live: Vec<Task> = req.tasks.iter().filter(|t| t.kind == RuleKind::Approver && t.status.is_live()).cloned().collect();
+        prop_assume!(!live.is_empty());
+        for (i, task) in live.iter().enumerate() {
+            if req.status.is_terminal() {
+                break;
+            }
+            let input = DecisionInput { task_id: task.id, decision_id: Uuid::from_u128(900 + i as u128), action: DecisionAction::Approve, comment: None, attachments_ref: None };
+            Machine::new(&p, clock, Uuid::from_u128(900 + i as u128)).decide(&mut req, input, &actor(&task.assignee)).expect("decides");
+        }
+        prop_assert_eq!(req.status, RequestStatus::Approved, "stages: {:?}", req.stages);
     }
 }

@@ -36,8 +36,20 @@ pub fn needed(mode: StageMode, mode_value: Option<i32>, slots: usize) -> usize {
     }
 }
 
-pub fn evaluate(mode: StageMode, mode_value: Option<i32>, slots: &[Slot<'_>]) -> Verdict {
-    let needed = needed(mode, mode_value, slots.len());
+/// Approvals a stage needs, as `needed`, except that an escalated stage never
+/// needs more approvals than it has slots: its escalation approvers stand in
+/// for the expired ones (spec 002, "SLA and escalation").
+pub fn needed_now(mode: StageMode, mode_value: Option<i32>, slots: usize, escalated: bool) -> usize {
+    let n = needed(mode, mode_value, slots);
+    if escalated {
+        n.min(slots.max(1))
+    } else {
+        n
+    }
+}
+
+pub fn evaluate(mode: StageMode, mode_value: Option<i32>, slots: &[Slot<'_>], escalated: bool) -> Verdict {
+    let needed = needed_now(mode, mode_value, slots.len(), escalated);
     let approvals = slots.iter().filter(|s| s.decision == Some(DecisionAction::Approve)).count();
     let live = slots.iter().filter(|s| s.live).count();
     let rejecter = slots.iter().find(|s| s.decision == Some(DecisionAction::Reject));
@@ -105,40 +117,41 @@ mod tests {
 
     #[test]
     fn in_all_mode_one_reject_rejects_at_once() {
-        let v = evaluate(StageMode::All, None, &slots(&[Some(Approve), Some(Reject), None]));
+        let v = evaluate(StageMode::All, None, &slots(&[Some(Approve), Some(Reject), None]), false);
         assert!(matches!(v, Verdict::Rejected { .. }), "{v:?}");
     }
 
     #[test]
     fn in_any_n_mode_a_reject_waits_while_the_quorum_is_reachable() {
-        let v = evaluate(StageMode::AnyN, Some(2), &slots(&[Some(Reject), None, None]));
+        let v = evaluate(StageMode::AnyN, Some(2), &slots(&[Some(Reject), None, None]), false);
         assert_eq!(v, Verdict::Pending { approvals: 0, needed: 2 });
-        let v = evaluate(StageMode::AnyN, Some(2), &slots(&[Some(Reject), Some(Reject), None]));
+        let v = evaluate(StageMode::AnyN, Some(2), &slots(&[Some(Reject), Some(Reject), None]), false);
         assert!(matches!(v, Verdict::Rejected { ref reason } if reason.contains("quorum unreachable")), "{v:?}");
     }
 
     #[test]
     fn the_first_n_approvals_complete_an_any_n_stage() {
-        let v = evaluate(StageMode::AnyN, Some(1), &slots(&[Some(Approve), None]));
+        let v = evaluate(StageMode::AnyN, Some(1), &slots(&[Some(Approve), None]), false);
         assert_eq!(v, Verdict::Approved { approvals: 1, needed: 1, slots: 2 });
     }
 
     #[test]
     fn an_abstain_fills_a_slot_without_a_vote() {
         // all-mode: the abstainer can no longer approve, so the stage cannot complete.
-        let v = evaluate(StageMode::All, None, &slots(&[Some(Abstain), None]));
+        let v = evaluate(StageMode::All, None, &slots(&[Some(Abstain), None]), false);
         assert!(matches!(v, Verdict::Rejected { ref reason } if reason.contains("abstained")), "{v:?}");
         // any-1: the other approver can still carry it.
-        let v = evaluate(StageMode::AnyN, None, &slots(&[Some(Abstain), None]));
+        let v = evaluate(StageMode::AnyN, None, &slots(&[Some(Abstain), None]), false);
         assert_eq!(v, Verdict::Pending { approvals: 0, needed: 1 });
     }
 
     #[test]
     fn percentage_rejects_only_when_unreachable() {
         // 50% of 4 = 2 needed.
-        let v = evaluate(StageMode::Percentage, Some(50), &slots(&[Some(Reject), Some(Reject), None, None]));
+        let v = evaluate(StageMode::Percentage, Some(50), &slots(&[Some(Reject), Some(Reject), None, None]), false);
         assert_eq!(v, Verdict::Pending { approvals: 0, needed: 2 });
-        let v = evaluate(StageMode::Percentage, Some(50), &slots(&[Some(Reject), Some(Reject), Some(Reject), None]));
+        let v =
+            evaluate(StageMode::Percentage, Some(50), &slots(&[Some(Reject), Some(Reject), Some(Reject), None]), false);
         assert!(matches!(v, Verdict::Rejected { .. }));
     }
 
@@ -146,9 +159,9 @@ mod tests {
     fn a_required_approver_gates_a_met_quorum() {
         let mut s = slots(&[Some(Approve), Some(Approve), None]);
         s[2].required = true;
-        assert_eq!(evaluate(StageMode::AnyN, Some(2), &s), Verdict::Pending { approvals: 2, needed: 2 });
+        assert_eq!(evaluate(StageMode::AnyN, Some(2), &s, false), Verdict::Pending { approvals: 2, needed: 2 });
         s[2] = Slot { assignee: "boss", required: true, live: false, decision: Some(Abstain) };
-        assert!(matches!(evaluate(StageMode::AnyN, Some(2), &s), Verdict::Rejected { .. }));
+        assert!(matches!(evaluate(StageMode::AnyN, Some(2), &s, false), Verdict::Rejected { .. }));
     }
 
     fn decision() -> impl Strategy<Value = Option<DecisionAction>> {
@@ -171,7 +184,7 @@ mod tests {
             ds in proptest::collection::vec(decision(), 1..8),
         ) {
             let s = slots(&ds);
-            if let Verdict::Approved { approvals, needed, .. } = evaluate(m, v, &s) {
+            if let Verdict::Approved { approvals, needed, .. } = evaluate(m, v, &s, false) {
                 prop_assert!(approvals >= needed);
                 prop_assert!(approvals >= 1);
             }
@@ -183,7 +196,7 @@ mod tests {
             ds in proptest::collection::vec(decision(), 1..8),
         ) {
             let s = slots(&ds);
-            if let Verdict::Pending { approvals, needed } = evaluate(m, v, &s) {
+            if let Verdict::Pending { approvals, needed } = evaluate(m, v, &s, false) {
                 let live = s.iter().filter(|x| x.live).count();
                 prop_assert!(approvals + live >= needed);
                 prop_assert!(live > 0);
@@ -196,12 +209,12 @@ mod tests {
             ds in proptest::collection::vec(decision(), 1..8),
             flip in 0usize..8,
         ) {
-            let before = evaluate(m, v, &slots(&ds));
+            let before = evaluate(m, v, &slots(&ds), false);
             let mut more = ds.clone();
             let i = flip % more.len();
             if more[i].is_none() {
                 more[i] = Some(Approve);
-                let after = evaluate(m, v, &slots(&more));
+                let after = evaluate(m, v, &slots(&more), false);
                 if matches!(before, Verdict::Approved { .. }) {
                     prop_assert!(matches!(after, Verdict::Approved { .. }), "approval lost: {:?}", after);
                 }

@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::quorum::Slot;
-use crate::domain::{DecisionAction, PolicyDef, RequestStatus, RuleKind, TaskStatus};
+use super::quorum::{self, Slot, Verdict};
+use crate::domain::{DecisionAction, PolicyDef, RequestStatus, RuleKind, StageDef, TaskStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StageStatus {
@@ -14,6 +14,8 @@ pub enum StageStatus {
     Approved,
     Rejected,
     Skipped,
+    /// The request was cancelled before this stage finished.
+    Cancelled,
 }
 
 impl StageStatus {
@@ -25,7 +27,12 @@ impl StageStatus {
             Self::Approved => "approved",
             Self::Rejected => "rejected",
             Self::Skipped => "skipped",
+            Self::Cancelled => "cancelled",
         }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Approved | Self::Rejected | Self::Skipped | Self::Cancelled)
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -36,6 +43,7 @@ impl StageStatus {
             "approved" => Self::Approved,
             "rejected" => Self::Rejected,
             "skipped" => Self::Skipped,
+            "cancelled" => Self::Cancelled,
             _ => return None,
         })
     }
@@ -69,6 +77,10 @@ pub struct Task {
     pub due_at: Option<DateTime<Utc>>,
     pub decision: Option<DecisionAction>,
     pub decision_id: Option<Uuid>,
+    /// Who recorded the decision: the assignee (or an admin), or `sla-monitor`.
+    pub decided_by: Option<String>,
+    /// Added by an SLA escalation.
+    pub escalated: bool,
     pub created_at: DateTime<Utc>,
 }
 
@@ -140,12 +152,20 @@ impl RequestState {
         self.tasks.iter_mut().find(|t| t.id == id)
     }
 
+    /// Whether an SLA escalation added approvers to a stage.
+    pub fn escalated(&self, order: i32) -> bool {
+        self.tasks.iter().any(|t| t.stage_order == order && t.escalated)
+    }
+
     /// The approver slots of a stage: a reassigned task's slot belongs to its
-    /// replacement, observers have none.
+    /// replacement, observers have none, and once a stage has been escalated
+    /// its expired tasks have handed their slots to the escalation approvers.
     pub fn slots(&self, order: i32) -> Vec<Slot<'_>> {
+        let escalated = self.escalated(order);
         self.tasks
             .iter()
             .filter(|t| t.stage_order == order && t.kind == RuleKind::Approver && t.status != TaskStatus::Reassigned)
+            .filter(|t| !(escalated && t.status == TaskStatus::Expired))
             .map(|t| Slot {
                 assignee: &t.assignee,
                 required: t.required,
@@ -153,5 +173,48 @@ impl RequestState {
                 decision: t.decision,
             })
             .collect()
+    }
+
+    /// The quorum verdict of a stage as its tasks stand now.
+    pub fn verdict(&self, def: &StageDef) -> Verdict {
+        let slots = self.slots(def.stage_order);
+        quorum::evaluate(def.mode, def.mode_value, &slots, self.escalated(def.stage_order))
+    }
+
+    /// Why an active stage can no longer complete without someone acting (a
+    /// reassignment, a cancel): `None` while it still can.
+    pub fn stalled(&self, def: &StageDef) -> Option<String> {
+        if self.stage(def.stage_order).map(|s| s.status) != Some(StageStatus::Active) {
+            return None;
+        }
+        match self.verdict(def) {
+            Verdict::Rejected { reason } => Some(reason),
+            Verdict::Pending { .. } | Verdict::Approved { .. } => None,
+        }
+    }
+
+    /// Users who approved, in person, a stage of an earlier group than
+    /// `order`'s (segregation of duties: `forbid_repeat_approvers`).
+    pub fn earlier_approvers(&self, policy: &PolicyDef, order: i32) -> Vec<&str> {
+        let rank = group_rank(policy, order);
+        self.tasks
+            .iter()
+            .filter(|t| t.kind == RuleKind::Approver && t.decision == Some(DecisionAction::Approve))
+            .filter(|t| t.decided_by.as_deref() != Some(super::SLA_ACTOR))
+            .filter(|t| group_rank(policy, t.stage_order) < rank)
+            .flat_map(|t| std::iter::once(t.assignee.as_str()).chain(t.delegated_from.as_deref()))
+            .collect()
+    }
+}
+
+/// The rank of a stage's group: the smallest `stage_order` in it (spec 002,
+/// "Parallel stages"); a stage without a group is a group of one.
+pub fn group_rank(policy: &PolicyDef, order: i32) -> i32 {
+    let group = policy.stages.iter().find(|s| s.stage_order == order).and_then(|s| s.parallel_group);
+    match group {
+        None => order,
+        Some(g) => {
+            policy.stages.iter().filter(|s| s.parallel_group == Some(g)).map(|s| s.stage_order).min().unwrap_or(order)
+        }
     }
 }

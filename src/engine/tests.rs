@@ -3,7 +3,7 @@ use crate::domain::{PolicyIn, RuleSpec};
 use chrono::TimeZone;
 use serde_json::json;
 
-fn policy(stages: Value) -> PolicyDef {
+pub(super) fn policy(stages: Value) -> PolicyDef {
     let doc: PolicyIn = serde_json::from_value(json!({
         "policy_key": "registry.cr.v1", "name": "CR", "artifact_type": "registry.change_request", "stages": stages
     }))
@@ -11,7 +11,7 @@ fn policy(stages: Value) -> PolicyDef {
     doc.parse(&mut Ids::new(Uuid::nil())).expect("valid policy")
 }
 
-fn two_stage() -> PolicyDef {
+pub(super) fn two_stage() -> PolicyDef {
     policy(json!([
         {"name": "District officers", "stage_order": 1, "mode": "any-n", "mode_value": 1, "rules": [
             {"rule_type": "user", "rule_value": {"user_id": "alice"}},
@@ -22,7 +22,7 @@ fn two_stage() -> PolicyDef {
 }
 
 /// Resolves `user` rules the way the resolver does, without IO.
-fn resolve(policy: &PolicyDef, order: i32) -> Resolution {
+pub(super) fn resolve(policy: &PolicyDef, order: i32) -> Resolution {
     let stage = policy.stages.iter().find(|s| s.stage_order == order).expect("stage");
     let mut approvers = Vec::new();
     let mut observers = Vec::new();
@@ -38,15 +38,15 @@ fn resolve(policy: &PolicyDef, order: i32) -> Resolution {
     Resolution::Resolved { approvers, observers }
 }
 
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 4, 23, 10, 0, 0).single().expect("time")
 }
 
-fn user(name: &str) -> Actor {
+pub(super) fn user(name: &str) -> Actor {
     Actor { sub: format!("sub-{name}"), assignee_id: name.into(), name: None, email: None, roles: vec![] }
 }
 
-fn new_request(policy: &PolicyDef) -> RequestState {
+pub(super) fn new_request(policy: &PolicyDef) -> RequestState {
     RequestState::new(
         Uuid::from_u128(7),
         policy,
@@ -58,7 +58,7 @@ fn new_request(policy: &PolicyDef) -> RequestState {
 }
 
 /// Applies a step's resolution requests until none is left.
-fn settle(policy: &PolicyDef, req: &mut RequestState, mut step: Step, seed: u128) -> Vec<&'static str> {
+pub(super) fn settle(policy: &PolicyDef, req: &mut RequestState, mut step: Step, seed: u128) -> Vec<&'static str> {
     let mut types: Vec<&'static str> = step.events.iter().map(|e| e.event_type).collect();
     let mut n = seed;
     while !step.resolve.is_empty() {
@@ -70,11 +70,11 @@ fn settle(policy: &PolicyDef, req: &mut RequestState, mut step: Step, seed: u128
     types
 }
 
-fn open_task(req: &RequestState, assignee: &str) -> Uuid {
+pub(super) fn open_task(req: &RequestState, assignee: &str) -> Uuid {
     req.tasks.iter().find(|t| t.assignee == assignee && t.status.is_live()).expect("open task").id
 }
 
-fn decide(
+pub(super) fn decide(
     policy: &PolicyDef,
     req: &mut RequestState,
     who: &str,
@@ -249,12 +249,12 @@ fn a_policy_without_stages_approves_at_once() {
     assert_eq!(req.status, RequestStatus::Approved);
 }
 
-fn start_all(p: &PolicyDef, req: &mut RequestState) -> Vec<&'static str> {
+pub(super) fn start_all(p: &PolicyDef, req: &mut RequestState) -> Vec<&'static str> {
     let step = Machine::new(p, now(), Uuid::from_u128(1)).start(req, "registry");
     settle(p, req, step, 10)
 }
 
-fn stage_status(req: &RequestState, order: i32) -> StageStatus {
+pub(super) fn stage_status(req: &RequestState, order: i32) -> StageStatus {
     req.stage(order).map(|s| s.status).expect("stage")
 }
 
@@ -359,7 +359,7 @@ fn a_delegated_task_records_whom_it_came_from() {
     assert_eq!(req.tasks[0].delegated_from.as_deref(), Some("alice"));
 }
 
-fn sla_policy(on_breach: &str, mode: &str) -> PolicyDef {
+pub(super) fn sla_policy(on_breach: &str, mode: &str) -> PolicyDef {
     policy(json!([
         {"name": "s", "stage_order": 1, "mode": mode, "sla_hours": 1, "on_breach": on_breach,
          "escalation_rules": [{"rule_type": "user", "rule_value": {"user_id": "boss"}}],
@@ -371,7 +371,11 @@ fn sla_policy(on_breach: &str, mode: &str) -> PolicyDef {
     ]))
 }
 
-fn after_breach(p: &PolicyDef, req: &mut RequestState, escalations: &[(i32, Vec<Assignee>)]) -> Vec<&'static str> {
+pub(super) fn after_breach(
+    p: &PolicyDef,
+    req: &mut RequestState,
+    escalations: &[(i32, Vec<Assignee>)],
+) -> Vec<&'static str> {
     let later = now() + Duration::hours(2);
     let step = Machine::new(p, later, Uuid::from_u128(77)).expire_due(req, escalations).expect("tick");
     let mut types: Vec<&'static str> = step.events.iter().map(|e| e.event_type).collect();
@@ -398,15 +402,18 @@ fn a_tick_before_the_due_time_changes_nothing() {
 }
 
 #[test]
-fn notify_expires_approver_tasks_only_and_an_unreachable_quorum_expires_the_request() {
+fn notify_expires_approver_tasks_only_and_takes_no_decision() {
     let p = sla_policy("notify", "any-n");
     let mut req = new_request(&p);
     start_all(&p, &mut req);
     let events = after_breach(&p, &mut req, &[]);
-    assert_eq!(events, vec!["task_expired", "task_expired", "stage_completed", "request_expired"]);
-    assert_eq!(req.status, RequestStatus::Expired);
+    assert_eq!(events, vec!["task_expired", "task_expired"]);
+    assert_eq!(req.status, RequestStatus::InReview, "the caller decides, not the tick");
+    assert_eq!(stage_status(&req, 1), StageStatus::Active);
     let legal = req.tasks.iter().find(|t| t.assignee == "legal").expect("observer");
-    assert_eq!(legal.status, TaskStatus::Skipped, "never expired, closed with the request");
+    assert_eq!(legal.status, TaskStatus::Open, "observers have no due time");
+    let def = &p.stages[0];
+    assert!(req.stalled(def).is_some(), "nobody left who can complete the stage");
 }
 
 #[test]

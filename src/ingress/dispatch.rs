@@ -83,8 +83,24 @@ impl AppState {
         self.dispatch_with(id, actor, command, pending, |_| {}).await
     }
 
-    /// As `dispatch`, letting the caller add to a successful answer (a secret
-    /// shown once is never part of the stored outcome).
+    /// A creation: as `dispatch`, and when the engine has created the request
+    /// but its first stage waits for the resolver role, the answer waits too,
+    /// within the resolver's own bound (timeout and retries). Past that, the
+    /// 201 says `pending` with no tasks.
+    pub async fn dispatch_creation(
+        &self,
+        id: Uuid,
+        actor: &Actor,
+        command: Command,
+        pending: Pending,
+    ) -> Result<Response, ApiError> {
+        let settle = self.config.resolver.bound();
+        self.send(id, actor, command, pending, Some(settle), |_| {}).await
+    }
+
+    /// As `dispatch`, letting the caller add to a successful answer, or to the
+    /// 202 when the engine is late (a secret shown once is never part of the
+    /// stored outcome, and is never lost).
     pub async fn dispatch_with(
         &self,
         id: Uuid,
@@ -93,7 +109,19 @@ impl AppState {
         pending: Pending,
         decorate: impl FnOnce(&mut Value),
     ) -> Result<Response, ApiError> {
-        let (call, reply_to, reply) = self.replies.register();
+        self.send(id, actor, command, pending, None, decorate).await
+    }
+
+    async fn send(
+        &self,
+        id: Uuid,
+        actor: &Actor,
+        command: Command,
+        pending: Pending,
+        settle: Option<Duration>,
+        decorate: impl FnOnce(&mut Value),
+    ) -> Result<Response, ApiError> {
+        let (call, reply_to, mut reply) = self.replies.register();
         let envelope = Envelope {
             v: ENVELOPE_VERSION,
             id,
@@ -112,14 +140,32 @@ impl AppState {
             // Seen before, from another call: its answer went elsewhere, so read it.
             Ok(true) => {
                 self.replies.take(call);
-                self.poll_outcome(id, wait).await?
-            }
-            Ok(false) => match tokio::time::timeout(wait, reply).await {
-                Ok(Ok(outcome)) => Some(outcome),
-                _ => {
-                    self.replies.take(call);
-                    self.stored_outcome(id).await?
+                let outcome = self.poll_outcome(id, wait, false).await?;
+                match (outcome, settle) {
+                    (Some(o), Some(extra)) if o.awaits_resolution() => {
+                        Some(self.poll_outcome(id, extra, true).await?.unwrap_or(o))
+                    }
+                    (outcome, _) => outcome,
                 }
+            }
+            Ok(false) => match tokio::time::timeout(wait, &mut reply).await {
+                Ok(Ok(outcome)) => Some(outcome),
+                _ => match (self.stored_outcome(id).await?, settle) {
+                    // Created, its first stage still resolving: the final answer follows on the same subject.
+                    (Some(interim), Some(extra)) if interim.awaits_resolution() => {
+                        match tokio::time::timeout(extra, &mut reply).await {
+                            Ok(Ok(outcome)) => Some(outcome),
+                            _ => {
+                                self.replies.take(call);
+                                Some(self.stored_outcome(id).await?.unwrap_or(interim))
+                            }
+                        }
+                    }
+                    (stored, _) => {
+                        self.replies.take(call);
+                        stored
+                    }
+                },
             },
         };
         if let Some(mut outcome) = outcome {
@@ -128,18 +174,27 @@ impl AppState {
             }
             return Ok(respond(outcome));
         }
-        let mut response = (StatusCode::ACCEPTED, Json(pending.body)).into_response();
+        let mut body = pending.body;
+        decorate(&mut body);
+        let mut response = (StatusCode::ACCEPTED, Json(body)).into_response();
         if let Ok(value) = pending.location.parse() {
             response.headers_mut().insert(header::LOCATION, value);
         }
         Ok(response)
     }
 
-    async fn poll_outcome(&self, id: Uuid, wait: Duration) -> Result<Option<Outcome>, ApiError> {
+    /// Reads a command's stored outcome until there is one (or, with
+    /// `settled`, one that no longer waits for resolution) or `wait` ends.
+    async fn poll_outcome(&self, id: Uuid, wait: Duration, settled: bool) -> Result<Option<Outcome>, ApiError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             if let Some(outcome) = self.stored_outcome(id).await? {
-                return Ok(Some(outcome));
+                if !(settled && outcome.awaits_resolution()) {
+                    return Ok(Some(outcome));
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Ok(Some(outcome));
+                }
             }
             if tokio::time::Instant::now() >= deadline {
                 return Ok(None);

@@ -42,12 +42,14 @@ fn progress(compiled: &Arc<CompiledPolicy>, state: &crate::engine::RequestState)
             let st = state.stage(def.stage_order);
             let slots = state.slots(def.stage_order);
             let tasks: Vec<_> = state.tasks.iter().filter(|t| t.stage_order == def.stage_order).collect();
+            let escalated = state.escalated(def.stage_order);
+            let stalled = state.stalled(def);
             StageProgress {
                 stage_order: def.stage_order,
                 name: def.name.clone(),
                 status: st.map_or("waiting", |s| s.status.as_str()).into(),
                 approvals: slots.iter().filter(|s| s.decision == Some(DecisionAction::Approve)).count(),
-                approvals_needed: quorum::needed(def.mode, def.mode_value, slots.len()),
+                approvals_needed: quorum::needed_now(def.mode, def.mode_value, slots.len(), escalated),
                 required_missing: slots
                     .iter()
                     .filter(|s| s.required && s.decision != Some(DecisionAction::Approve))
@@ -59,6 +61,9 @@ fn progress(compiled: &Arc<CompiledPolicy>, state: &crate::engine::RequestState)
                     .filter(|t| !matches!(t.status, TaskStatus::Open | TaskStatus::Claimed))
                     .count(),
                 reason: st.and_then(|s| s.reason.clone()),
+                stalled: stalled.is_some(),
+                stalled_reason: stalled,
+                escalated,
                 started_at: st.and_then(|s| s.started_at),
                 completed_at: st.and_then(|s| s.completed_at),
             }

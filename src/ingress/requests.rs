@@ -15,7 +15,7 @@ use super::auth::Caller;
 use super::dispatch::Pending;
 use super::extract::{Body, Path, Query};
 use super::AppState;
-use crate::command::{Command, IdempotencyClaim};
+use crate::command::{Command, IdempotencyClaim, Outcome};
 use crate::domain::RequestStatus;
 use crate::error::{code, ApiError, Result};
 use crate::store::{commands, reads};
@@ -64,10 +64,7 @@ pub async fn create(
                 let status = StatusCode::from_u16(stored.status_code as u16).unwrap_or(StatusCode::CREATED);
                 return Ok((status, Json(stored.response)).into_response());
             }
-            // The same client, key and body always make the same command:
-            // racing duplicates collapse into one message and one request.
-            let seed = format!("{}\u{0}{}\u{0}{}", claim.client, claim.key, claim.body_hash);
-            let command_id = Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, seed.as_bytes());
+            let command_id = idempotent_command_id(&mut conn, claim).await?;
             (command_id, Uuid::new_v5(&command_id, b"request"))
         }
         None => (Uuid::now_v7(), Uuid::now_v7()),
@@ -77,7 +74,29 @@ pub async fn create(
         body: json!({"request_id": request_id, "status": "pending", "current_stage_order": 1, "tasks": []}),
     };
     let command = Command::RequestCreate { request_id, request: body.value, idempotency: claim };
-    s.dispatch(command_id, actor, command, pending).await
+    s.dispatch_creation(command_id, actor, command, pending).await
+}
+
+/// Refused attempts a key can have before its retries stop collapsing.
+const MAX_REFUSED_ATTEMPTS: u32 = 64;
+
+/// The command id of a creation with an `Idempotency-Key`. The same client,
+/// key and body make the same command, so racing duplicates collapse into one
+/// message and one request. A refusal is never what a later retry gets back
+/// (spec 002 stores the response "on first success"): once an attempt's
+/// command was refused, the next attempt is a command of its own, derived in
+/// turn, so every retry after the same refusal is still the same command.
+async fn idempotent_command_id(conn: &mut sqlx::PgConnection, claim: &IdempotencyClaim) -> Result<Uuid> {
+    let seed = format!("{}\u{0}{}\u{0}{}", claim.client, claim.key, claim.body_hash);
+    let first = Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, seed.as_bytes());
+    let mut id = first;
+    for attempt in 1..=MAX_REFUSED_ATTEMPTS {
+        match commands::processed(conn, id).await.context("reading a command outcome")? {
+            Some(Outcome::Error { .. }) => id = Uuid::new_v5(&first, &attempt.to_be_bytes()),
+            _ => return Ok(id),
+        }
+    }
+    Ok(Uuid::now_v7())
 }
 
 #[utoipa::path(get, path = "/v1/awe/requests", tag = "requests", params(RequestQuery),

@@ -135,7 +135,10 @@ struct TaskRow {
     due_at: Option<DateTime<Utc>>,
     decision_id: Option<Uuid>,
     created_at: DateTime<Utc>,
+    #[serde(default)]
+    escalated: bool,
     action: Option<String>,
+    decided_by: Option<String>,
 }
 
 /// Everything the machine needs about a locked request, in one round trip.
@@ -147,8 +150,9 @@ pub async fn load_state(conn: &mut PgConnection, r: &RequestRow) -> anyhow::Resu
         r#"SELECT
              (SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.stage_order), '[]')
               FROM request_stage s WHERE s.request_id = $1) AS "stages!: sqlx::types::Json<Vec<StageRow>>",
-             (SELECT coalesce(jsonb_agg(to_jsonb(t) || jsonb_build_object('action',
-                        (SELECT d.action FROM approval_decision d WHERE d.id = t.decision_id))
+             (SELECT coalesce(jsonb_agg(to_jsonb(t) || coalesce(
+                        (SELECT jsonb_build_object('action', d.action, 'decided_by', d.actor)
+                         FROM approval_decision d WHERE d.id = t.decision_id), '{}')
                       ORDER BY t.created_at, t.id), '[]')
               FROM approval_task t
               WHERE t.request_id = $1) AS "tasks!: sqlx::types::Json<Vec<TaskRow>>""#,
@@ -174,6 +178,8 @@ pub async fn load_state(conn: &mut PgConnection, r: &RequestRow) -> anyhow::Resu
             due_at: t.due_at,
             decision: t.action.as_deref().and_then(DecisionAction::parse),
             decision_id: t.decision_id,
+            decided_by: t.decided_by,
+            escalated: t.escalated,
             created_at: t.created_at,
         });
     }

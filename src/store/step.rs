@@ -52,6 +52,7 @@ pub async fn write(conn: &mut PgConnection, w: &StepWrite<'_>) -> sqlx::Result<b
     let task_status: Vec<String> = t.iter().map(|t| t.status.as_str().to_owned()).collect();
     let task_due: Vec<Option<DateTime<Utc>>> = t.iter().map(|t| t.due_at).collect();
     let task_created: Vec<DateTime<Utc>> = t.iter().map(|t| t.created_at).collect();
+    let task_escalated: Vec<bool> = t.iter().map(|t| t.escalated).collect();
 
     let u = &w.updated_tasks;
     let upd_ids: Vec<Uuid> = u.iter().map(|t| t.id).collect();
@@ -108,9 +109,11 @@ pub async fn write(conn: &mut PgConnection, w: &StepWrite<'_>) -> sqlx::Result<b
                      started_at = EXCLUDED.started_at, completed_at = EXCLUDED.completed_at
            ), ti AS (
                INSERT INTO approval_task (id, stage_id, stage_order, assignee, kind, required, delegated_from,
-                                          reassigned_from, status, due_at, created_at, request_id, search_text)
+                                          reassigned_from, status, due_at, created_at, escalated, request_id,
+                                          search_text)
                SELECT u.*, $5, $41 FROM UNNEST($30::uuid[], $31::uuid[], $32::int4[], $33::text[], $34::text[],
-                   $35::bool[], $36::text[], $37::text[], $38::text[], $39::timestamptz[], $40::timestamptz[]) AS u
+                   $35::bool[], $36::text[], $37::text[], $38::text[], $39::timestamptz[], $40::timestamptz[],
+                   $66::bool[]) AS u
                WHERE EXISTS (SELECT 1 FROM p)
            ), tu AS (
                UPDATE approval_task t
@@ -201,7 +204,8 @@ pub async fn write(conn: &mut PgConnection, w: &StepWrite<'_>) -> sqlx::Result<b
         idem_client,
         idem_key,
         idem_hash,
-        w.response
+        w.response,
+        &task_escalated
     )
     .fetch_one(&mut *conn)
     .await?;

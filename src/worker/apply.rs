@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Engine;
-use crate::command::{Command, Envelope, IdempotencyClaim, Outcome, ResolveJob, ENVELOPE_VERSION};
+use crate::command::{Command, Envelope, IdempotencyClaim, Outcome, PendingAnswer, ResolveJob, ENVELOPE_VERSION};
 use crate::domain::{Actor, Ids};
 use crate::engine::{Assignee, DecisionInput, Machine, Refusal, RequestState, Resolution, StageState, Step};
 use crate::error::{code, ApiError, Result};
@@ -32,6 +32,8 @@ pub struct Applied {
     pub duplicate: bool,
     /// Stages left for the resolver role, to publish after commit.
     pub resolve: Option<ResolveJob>,
+    /// A waiting creation this command answers, with its final answer.
+    pub answers: Option<(PendingAnswer, Outcome)>,
 }
 
 impl Applied {
@@ -40,7 +42,7 @@ impl Applied {
     }
 
     pub fn of(outcome: Outcome) -> Self {
-        Self { outcome, events: Vec::new(), recorded: false, duplicate: false, resolve: None }
+        Self { outcome, events: Vec::new(), recorded: false, duplicate: false, resolve: None, answers: None }
     }
 }
 
@@ -115,8 +117,8 @@ impl Engine {
             Command::DeliveryRetry { delivery_id, request_id, since, until, .. } => {
                 self.delivery_retry(conn, *delivery_id, *request_id, *since, *until, actor, &mut ids).await
             }
-            Command::StageResolved { request_id, results } => {
-                self.stage_resolved(conn, env.id, *request_id, results, now).await
+            Command::StageResolved { request_id, results, answer } => {
+                self.stage_resolved(conn, env.id, *request_id, results, answer.as_ref(), now).await
             }
             Command::StageRedrive { request_id } => self.stage_redrive(conn, env.id, *request_id, actor, now).await,
             Command::SlaExpire { request_id } => self.sla_expire(conn, env.id, *request_id, now).await,
@@ -217,8 +219,9 @@ impl Engine {
             id: Uuid::new_v5(&c.command_id, b"resolve"),
             request_id: c.req.id,
             stage_orders: c.remote.clone(),
+            answer: None,
         });
-        Ok(Applied { outcome, events, recorded: true, duplicate: !applied, resolve })
+        Ok(Applied { outcome, events, recorded: true, duplicate: !applied, resolve, answers: None })
     }
 }
 
@@ -310,7 +313,8 @@ pub(super) fn refusal(r: Refusal) -> ApiError {
         | Refusal::TaskClosed(_)
         | Refusal::RequestTerminal(_)
         | Refusal::StageNotResolving(_)
-        | Refusal::SameAssignee => ApiError::conflict(code::INVALID_STATE, r.to_string()),
+        | Refusal::SameAssignee
+        | Refusal::Ineligible(_) => ApiError::conflict(code::INVALID_STATE, r.to_string()),
     }
 }
 

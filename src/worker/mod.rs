@@ -27,7 +27,7 @@ pub use apply::{delegate, redirect, Applied};
 pub use workflow::{idempotency_mismatch, validate_create};
 
 use crate::bus::Bus;
-use crate::command::{Command, Envelope, Outcome, ENVELOPE_VERSION};
+use crate::command::{Command, Envelope, Outcome, PendingAnswer, ENVELOPE_VERSION};
 use crate::config::Config;
 use crate::error::{code, ApiError};
 use crate::resolver::PolicyCache;
@@ -139,20 +139,39 @@ impl Engine {
             return self.tick(&envelope).await;
         }
         match self.execute(&envelope).await {
-            Ok(applied) => {
+            Ok(mut applied) => {
                 if let Command::DeliveryRetry { .. } = envelope.command {
                     // Also after a redelivery of an applied retry: the triggers are idempotent.
                     if let Err(err) = self.trigger_redeliveries(id, &applied.outcome).await {
                         return Handled::Retry(format!("{err:#}"));
                     }
                 }
+                // A creation whose first stage goes to the resolver is answered
+                // once the resolution is applied (the 201 then lists its tasks).
+                let mut hold = false;
+                if let (Command::RequestCreate { idempotency, .. }, Some(job)) =
+                    (&envelope.command, applied.resolve.as_mut())
+                {
+                    job.answer = Some(PendingAnswer {
+                        command_id: id,
+                        reply_to: envelope.reply_to.clone(),
+                        idempotency: idempotency.clone(),
+                    });
+                    hold = true;
+                }
                 if let Some(job) = &applied.resolve {
                     // Lost only if NATS fails right now; an operator re-drives the request then.
                     if let Err(err) = self.bus.publish_resolve(job).await {
                         tracing::error!(error = format!("{err:#}"), request = %job.request_id, "resolution work not published; re-drive the request");
+                        hold = false;
                     }
                 }
-                self.reply(envelope.reply_to.as_deref(), id, &applied.outcome).await;
+                if !hold {
+                    self.reply(envelope.reply_to.as_deref(), id, &applied.outcome).await;
+                }
+                if let Some((answer, outcome)) = &applied.answers {
+                    self.reply(answer.reply_to.as_deref(), answer.command_id, outcome).await;
+                }
                 self.publish(applied.events).await;
                 Handled::Done(applied.outcome)
             }

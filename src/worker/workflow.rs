@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::apply::*;
 use super::Engine;
-use crate::command::{IdempotencyClaim, Outcome, StageResult};
+use crate::command::{IdempotencyClaim, Outcome, PendingAnswer, StageResult};
 use crate::domain::{Actor, OnBreach};
 use crate::engine::{DecisionInput, Machine, RequestState, Resolution, StageStatus, Step};
 use crate::error::{code, ApiError, Result};
@@ -91,17 +91,7 @@ impl Engine {
         let step = machine.start(&mut state, &actor.sub);
         let (step, remote) = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
         req.absorb(&state, now);
-        let out = CreateRequestOut {
-            request_id: req.id,
-            status: req.status.clone(),
-            current_stage_order: req.current_stage_order,
-            tasks: state
-                .tasks
-                .iter()
-                .filter(|t| t.stage_order == state.current_stage_order)
-                .map(|t| task_out(t, req.id))
-                .collect(),
-        };
+        let out = creation_out(&req, &state);
         let change = Change {
             remote,
             command_id,
@@ -297,6 +287,7 @@ impl Engine {
         command_id: Uuid,
         request_id: Uuid,
         results: &[StageResult],
+        answer: Option<&PendingAnswer>,
         now: DateTime<Utc>,
     ) -> Result<Applied> {
         let (mut req, compiled, mut state) = self.locked(conn, Target::Request(request_id)).await?;
@@ -323,7 +314,25 @@ impl Engine {
             json!({"request_id": req.id, "status": req.status, "current_stage_order": req.current_stage_order}),
         );
         let change = Change::update(command_id, "stage.resolved", &req, &before, &state, &step, remote);
-        self.commit(conn, change, outcome).await
+        let mut applied = self.commit(conn, change, outcome).await?;
+        if let (Some(answer), false) = (answer, applied.duplicate) {
+            match applied.resolve.as_mut() {
+                // The next stages need the resolver too: the creation waits on.
+                Some(job) => job.answer = Some(answer.clone()),
+                None => {
+                    let out = creation_out(&req, &state);
+                    let outcome = Outcome::ok(StatusCode::CREATED, &out);
+                    commands::settle_creation(conn, answer.command_id, &outcome).await.context("final answer")?;
+                    if let (Some(claim), Outcome::Ok { body, .. }) = (&answer.idempotency, &outcome) {
+                        commands::settle_idempotency(conn, &claim.client, &claim.key, body)
+                            .await
+                            .context("idempotency answer")?;
+                    }
+                    applied.answers = Some((answer.clone(), outcome));
+                }
+            }
+        }
+        Ok(applied)
     }
 
     /// Resolves again the stages of a request that are stuck waiting (a
@@ -372,6 +381,21 @@ impl Engine {
             audit::record(conn, machine.ids.next_id(), entry).await.context("writing audit row")?;
         }
         Ok(applied)
+    }
+}
+
+/// The 201 of a creation: the request and the tasks of its current stage.
+fn creation_out(req: &RequestRow, state: &RequestState) -> CreateRequestOut {
+    CreateRequestOut {
+        request_id: req.id,
+        status: req.status.clone(),
+        current_stage_order: req.current_stage_order,
+        tasks: state
+            .tasks
+            .iter()
+            .filter(|t| t.stage_order == state.current_stage_order)
+            .map(|t| task_out(t, req.id))
+            .collect(),
     }
 }
 

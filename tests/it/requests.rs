@@ -37,6 +37,25 @@ async fn the_same_idempotency_key_twice_replays_the_first_response_and_makes_one
 }
 
 #[tokio::test]
+async fn a_refused_creation_is_not_remembered_and_a_retry_after_the_fix_creates_the_request() {
+    let app = spawn_app().await;
+    let body = new_request("registry.cr.v1", "cr-late");
+    let (status, refused) = create_with_key(&app, "registry", "cr-late:1", body.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{refused}");
+    assert_eq!(refused["errors"][0]["errorCode"], "AWE-001");
+    let (again, _) = create_with_key(&app, "registry", "cr-late:1", body.clone()).await;
+    assert_eq!(again, StatusCode::NOT_FOUND, "the cause is still there");
+    // The policy author fixes the cause; the caller retries with the same key and body.
+    app.active_policy(two_stage_policy("registry.cr.v1")).await;
+    let (status, created) = create_with_key(&app, "registry", "cr-late:1", body.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let (status, replayed) = create_with_key(&app, "registry", "cr-late:1", body).await;
+    assert_eq!((status, &replayed), (StatusCode::CREATED, &created), "a success replays");
+    assert_eq!(request_count(&app).await, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn concurrent_creates_with_one_idempotency_key_make_one_request() {
     let app = spawn_app().await;
     app.active_policy(two_stage_policy("registry.cr.v1")).await;

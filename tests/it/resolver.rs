@@ -60,9 +60,14 @@ async fn an_http_rule_is_resolved_by_the_resolver_role_with_the_frozen_context()
     policy_with_http_rule(&app, &resolver.url).await;
     let (status, created) = app.post("/requests", &service("registry"), new_request("http", "cr-http")).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    assert_eq!((created["status"].as_str(), created["tasks"].as_array().map(Vec::len)), (Some("pending"), Some(0)));
+    // The answer waited for the resolver role: the 201 lists the stage's tasks.
+    assert_eq!(created["status"], "in_review", "{created}");
+    let mut assignees: Vec<&str> =
+        created["tasks"].as_array().expect("tasks").iter().filter_map(|t| t["assignee"].as_str()).collect();
+    assignees.sort_unstable();
+    assert_eq!(assignees, vec!["carol", "dave"]);
     let rid = created["request_id"].as_str().expect("id").to_owned();
-    app.eventually("carol's task", || async { app.open_task_of("carol").await.is_object() }).await;
+    assert!(app.open_task_of("carol").await.is_object());
     assert!(app.open_task_of("dave").await.is_object());
     assert_eq!(resolver.contexts.lock().expect("contexts")[0], json!({"district": "D1"}));
     let (_, req) = app.get(&format!("/requests/{rid}"), &service("registry")).await;
@@ -85,13 +90,18 @@ async fn a_failing_http_resolver_leaves_the_stage_unstarted_until_an_operator_dr
     let resolver = caller_resolver().await;
     resolver.status.store(503, Ordering::SeqCst);
     policy_with_http_rule(&app, &resolver.url).await;
-    let (_, created) = app.post("/requests", &service("registry"), new_request("http", "cr-down")).await;
+    let (status, created) = app.post("/requests", &service("registry"), new_request("http", "cr-down")).await;
+    // Resolution failed within the resolver's retries: the 201 says so, without tasks.
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!((created["status"].as_str(), created["tasks"].as_array().map(Vec::len)), (Some("pending"), Some(0)));
     let rid = created["request_id"].as_str().expect("id").to_owned();
     let reason = app.resolution_failure(&rid).await;
     assert!(resolver.contexts.lock().expect("calls").len() >= 2, "a transient failure is retried");
     assert!(reason.contains("HTTP 503"), "{reason}");
     let (_, req) = app.get(&format!("/requests/{rid}"), &service("registry")).await;
     assert_eq!(req["status"], "pending");
+    let shown = req["stages"][0]["reason"].as_str().unwrap_or_default();
+    assert!(shown.contains("resolution failed") && shown.contains("HTTP 503"), "{req}");
     assert!(app.open_task_of("carol").await.is_null());
 
     // The caller's resolver is back; an operator drives the request again.
