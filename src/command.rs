@@ -68,6 +68,15 @@ pub enum Command {
         #[serde(default)]
         attachments_ref: Option<String>,
     },
+    /// A comment on a live request by someone holding a task on it; the task stays open.
+    #[serde(rename = "task.comment")]
+    TaskComment {
+        task_id: Uuid,
+        comment_id: Uuid,
+        comment: String,
+        #[serde(default)]
+        attachments_ref: Option<String>,
+    },
     #[serde(rename = "task.reassign")]
     TaskReassign {
         task_id: Uuid,
@@ -245,6 +254,7 @@ impl Command {
             Self::RequestCancel { .. } => "request.cancel",
             Self::TaskClaim { .. } => "task.claim",
             Self::TaskDecide { .. } => "task.decide",
+            Self::TaskComment { .. } => "task.comment",
             Self::TaskReassign { .. } => "task.reassign",
             Self::DelegationCreate { .. } => "delegation.create",
             Self::DelegationRevoke { .. } => "delegation.revoke",

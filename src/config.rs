@@ -255,6 +255,11 @@ pub struct WebhookConfig {
     pub secret_key: Secret,
     /// How long a rotated callback secret keeps signing beside its successor.
     pub rotation_overlap_seconds: u64,
+    /// The event types a webhook carries: by default the ten of spec 002;
+    /// a deployment may add `task_claimed`, `decision_submitted`,
+    /// `comment_added`, `stage_resolution_failed` (every type is on the
+    /// event stream and in the timeline whatever this says).
+    pub event_types: Vec<String>,
 }
 
 impl Default for WebhookConfig {
@@ -268,6 +273,7 @@ impl Default for WebhookConfig {
             batch_size: 20,
             secret_key: Secret::default(),
             rotation_overlap_seconds: 86_400,
+            event_types: crate::event::SPEC_EVENT_TYPES.iter().map(|t| (*t).to_owned()).collect(),
         }
     }
 }
@@ -468,6 +474,14 @@ impl Config {
         if self.webhook.backoff_seconds.is_empty() {
             bail!("webhook.backoff_seconds needs at least one delay");
         }
+        if let Some(unknown) =
+            self.webhook.event_types.iter().find(|t| !crate::event::EVENT_TYPES.contains(&t.as_str()))
+        {
+            bail!(
+                "webhook.event_types: `{unknown}` is not an event type; the types are {}",
+                crate::event::EVENT_TYPES.join(", ")
+            );
+        }
         if self.engine.concurrency == 0 {
             bail!("engine.concurrency must be at least 1");
         }
@@ -631,6 +645,18 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn webhooks_carry_the_spec_event_types_unless_asked_for_more_and_an_unknown_type_stops_the_service() {
+        let default = Config::load_from(None, env(&[])).expect("defaults");
+        assert_eq!(default.webhook.event_types, crate::event::SPEC_EVENT_TYPES.map(str::to_owned).to_vec());
+        let more =
+            Config::load_from(None, env(&[("AWE__WEBHOOK__EVENT_TYPES", "request_approved, decision_submitted")]))
+                .expect("a chosen list");
+        assert_eq!(more.webhook.event_types, vec!["request_approved", "decision_submitted"]);
+        let typo = Config::load_from(None, env(&[("AWE__WEBHOOK__EVENT_TYPES", "request_aproved")])).unwrap_err();
+        assert!(format!("{typo:#}").contains("`request_aproved` is not an event type"), "{typo:#}");
     }
 
     #[test]

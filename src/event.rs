@@ -6,6 +6,41 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+/// The event types of spec 002's table: what a webhook carries unless the
+/// deployment asks for more (`webhook.event_types`).
+pub const SPEC_EVENT_TYPES: [&str; 10] = [
+    "request_created",
+    "stage_started",
+    "stage_completed",
+    "stage_skipped",
+    "stage_escalated",
+    "request_approved",
+    "request_rejected",
+    "request_cancelled",
+    "task_expired",
+    "task_reassigned",
+];
+
+/// Every event type the timeline holds: the spec's, and the steps between
+/// them that the Registry's timeline shows (a claim, a decision with its
+/// comment, a comment, a resolution that failed).
+pub const EVENT_TYPES: [&str; 14] = [
+    "request_created",
+    "stage_started",
+    "stage_completed",
+    "stage_skipped",
+    "stage_escalated",
+    "request_approved",
+    "request_rejected",
+    "request_cancelled",
+    "task_expired",
+    "task_reassigned",
+    "task_claimed",
+    "decision_submitted",
+    "comment_added",
+    "stage_resolution_failed",
+];
+
 /// A committed timeline event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredEvent {

@@ -116,6 +116,10 @@ impl Webhooks {
             Ok(h) => h,
             Err(e) => return Ok(Verdict::Drop(format!("not an event: {e}"))),
         };
+        // Event types the deployment does not send to callers (webhook.event_types).
+        if !self.config.event_types.contains(&head.event_type) {
+            return Ok(Verdict::Ack);
+        }
         let lock = self.request_lock(head.request_id);
         let _turn = lock.lock().await;
         let verdict = self.deliver(&head, body).await;

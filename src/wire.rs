@@ -215,6 +215,27 @@ pub struct DecisionIn {
     pub attachments_ref: Option<String>,
 }
 
+/// A comment on a request, by someone holding a task on it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct CommentIn {
+    /// 1 to 4096 characters.
+    pub comment: String,
+    #[serde(default)]
+    pub attachments_ref: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct CommentOut {
+    pub id: Uuid,
+    pub request_id: Uuid,
+    pub task_id: Uuid,
+    pub stage_order: i32,
+    pub actor: String,
+    pub comment: String,
+    pub attachments_ref: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct DecisionOut {
     pub id: Uuid,

@@ -192,8 +192,41 @@ impl<'a> Machine<'a> {
         }
         task.status = TaskStatus::Claimed;
         task.claimed_at = Some(self.now);
+        let (order, assignee) = (task.stage_order, task.assignee.clone());
         let mut step = Step::default();
         step.touch(task_id);
+        self.emit(
+            req,
+            &mut step,
+            "task_claimed",
+            Some(order),
+            json!({"task_id": task_id, "assignee": assignee, "actor": actor.sub}),
+        );
+        Ok(step)
+    }
+
+    /// A comment by someone holding a task on the live request (an observer
+    /// or an approver, whatever the task's status), or by an admin; the task
+    /// stays as it is (spec 002 "Observers").
+    pub fn comment(&mut self, req: &mut RequestState, input: CommentInput, actor: &Actor) -> Result<Step, Refusal> {
+        let task = req.task(input.task_id).ok_or(Refusal::TaskNotFound(input.task_id))?;
+        if task.assignee != actor.assignee_id && !actor.is_admin() {
+            return Err(Refusal::NotAssignee);
+        }
+        self.refuse_terminal(req)?;
+        let (order, kind, assignee) = (task.stage_order, task.kind, task.assignee.clone());
+        let mut step = Step::default();
+        self.emit(
+            req,
+            &mut step,
+            "comment_added",
+            Some(order),
+            json!({
+                "comment_id": input.comment_id, "task_id": input.task_id, "kind": kind.as_str(),
+                "assignee": assignee, "actor": actor.sub, "actor_name": actor.name,
+                "comment": input.comment, "attachments_ref": input.attachments_ref,
+            }),
+        );
         Ok(step)
     }
 
@@ -207,7 +240,7 @@ impl<'a> Machine<'a> {
             return Err(Refusal::TaskClosed(task.status.as_str()));
         }
         self.refuse_terminal(req)?;
-        let (stage_order, kind) = (task.stage_order, task.kind);
+        let (stage_order, kind, assignee) = (task.stage_order, task.kind, task.assignee.clone());
         let mut step = Step::default();
         let task = req.task_mut(decision.task_id).ok_or(Refusal::TaskNotFound(decision.task_id))?;
         task.status = TaskStatus::Completed;
@@ -225,10 +258,21 @@ impl<'a> Machine<'a> {
             actor: actor.sub.clone(),
             actor_name: actor.name.clone(),
             action: decision.action,
-            comment: decision.comment,
-            attachments_ref: decision.attachments_ref,
+            comment: decision.comment.clone(),
+            attachments_ref: decision.attachments_ref.clone(),
             created_at: now,
         });
+        self.emit(
+            req,
+            &mut step,
+            "decision_submitted",
+            Some(stage_order),
+            json!({
+                "task_id": decision.task_id, "decision_id": decision.decision_id, "kind": kind.as_str(),
+                "assignee": assignee, "action": decision.action.as_str(), "actor": actor.sub,
+                "actor_name": actor.name, "comment": decision.comment, "attachments_ref": decision.attachments_ref,
+            }),
+        );
         // Observers comment; they never move a stage.
         if kind == RuleKind::Approver {
             self.evaluate_stage(req, &mut step, stage_order, &actor.sub);
@@ -644,6 +688,15 @@ impl<'a> Machine<'a> {
             created_at: self.now,
         });
     }
+}
+
+/// A comment as its author wrote it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommentInput {
+    pub task_id: Uuid,
+    pub comment_id: Uuid,
+    pub comment: String,
+    pub attachments_ref: Option<String>,
 }
 
 /// A decision as the caller asked for it.

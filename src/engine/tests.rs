@@ -85,7 +85,11 @@ pub(super) fn decide(
     let input =
         DecisionInput { task_id, decision_id: Uuid::from_u128(seed), action, comment: None, attachments_ref: None };
     let step = Machine::new(policy, now(), Uuid::from_u128(seed)).decide(req, input, &user(who)).expect("decides");
-    settle(policy, req, step, seed * 100)
+    let mut events = settle(policy, req, step, seed * 100);
+    // Every decision is in the timeline first; the tests look at what followed from it.
+    assert_eq!(events.first(), Some(&"decision_submitted"));
+    events.remove(0);
+    events
 }
 
 #[test]

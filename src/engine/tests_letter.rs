@@ -33,7 +33,11 @@ fn decide_at(p: &PolicyDef, req: &mut RequestState, who: &str, action: DecisionA
     let task_id = open_task(req, who);
     let input =
         DecisionInput { task_id, decision_id: Uuid::from_u128(seed), action, comment: None, attachments_ref: None };
-    Machine::new(p, later(3), Uuid::from_u128(seed)).decide(req, input, &user(who)).expect("decides")
+    let mut step = Machine::new(p, later(3), Uuid::from_u128(seed)).decide(req, input, &user(who)).expect("decides");
+    // Every decision is in the timeline first; the tests look at what followed from it.
+    assert_eq!(step.events.first().map(|e| e.event_type), Some("decision_submitted"));
+    step.events.remove(0);
+    step
 }
 
 fn reassign(p: &PolicyDef, req: &mut RequestState, from: &str, to: &str, seed: u128) -> Result<Uuid, Refusal> {
@@ -232,4 +236,57 @@ fn an_admin_decision_stays_possible_on_a_stage_an_escalation_revived() {
     };
     Machine::new(&p, later(3), Uuid::from_u128(6)).decide(&mut req, input, &admin()).expect("an admin decides");
     assert_eq!(stage_status(&req, 1), StageStatus::Approved);
+}
+
+#[test]
+fn claims_decisions_with_their_comment_and_comments_are_in_the_timeline() {
+    let p = policy(json!([{"name": "s", "stage_order": 1, "mode": "all", "rules": [
+        {"rule_type": "user", "rule_value": {"user_id": "ann"}},
+        {"rule_type": "user", "rule_value": {"user_id": "bob"}},
+        {"rule_type": "user", "rule_value": {"user_id": "legal"}, "kind": "observer"}]}]));
+    let mut req = new_request(&p);
+    start_all(&p, &mut req);
+    let ann = open_task(&req, "ann");
+    let step = Machine::new(&p, now(), Uuid::from_u128(5)).claim(&mut req, ann, &user("ann")).expect("claims");
+    assert_eq!(types(&step), vec!["task_claimed"]);
+    assert_eq!(step.events[0].payload["actor"], "sub-ann");
+
+    let input = DecisionInput {
+        task_id: ann,
+        decision_id: Uuid::from_u128(6),
+        action: DecisionAction::Approve,
+        comment: Some("documents check out".into()),
+        attachments_ref: None,
+    };
+    let step = Machine::new(&p, now(), Uuid::from_u128(6)).decide(&mut req, input, &user("ann")).expect("decides");
+    let submitted = &step.events[0];
+    assert_eq!(submitted.event_type, "decision_submitted");
+    assert_eq!(
+        (&submitted.payload["action"], &submitted.payload["comment"], &submitted.payload["actor"]),
+        (&json!("approve"), &json!("documents check out"), &json!("sub-ann"))
+    );
+
+    // An observer comments; the observer's task stays open and the stage does not move.
+    let legal = open_task(&req, "legal");
+    let note = CommentInput {
+        task_id: legal,
+        comment_id: Uuid::from_u128(70),
+        comment: "legal has no objection".into(),
+        attachments_ref: None,
+    };
+    let step =
+        Machine::new(&p, now(), Uuid::from_u128(7)).comment(&mut req, note.clone(), &user("legal")).expect("comments");
+    assert_eq!(types(&step), vec!["comment_added"]);
+    assert_eq!(step.events[0].payload["comment"], "legal has no objection");
+    assert!(step.updated_tasks.is_empty() && step.decisions.is_empty());
+    assert_eq!(req.task(legal).map(|t| t.status), Some(TaskStatus::Open));
+    // A decided approver still holds a task and may comment; someone without one may not.
+    let later_note = CommentInput { task_id: ann, ..note.clone() };
+    Machine::new(&p, now(), Uuid::from_u128(8)).comment(&mut req, later_note, &user("ann")).expect("ann comments");
+    let stranger = Machine::new(&p, now(), Uuid::from_u128(9)).comment(&mut req, note.clone(), &user("mallory"));
+    assert_eq!(stranger, Err(Refusal::NotAssignee));
+    // Not once the request has ended.
+    Machine::new(&p, now(), Uuid::from_u128(10)).cancel(&mut req, "registry", None).expect("cancels");
+    let late = Machine::new(&p, now(), Uuid::from_u128(11)).comment(&mut req, note, &user("legal"));
+    assert_eq!(late, Err(Refusal::RequestTerminal("cancelled")));
 }

@@ -66,7 +66,7 @@ impl AppState {
         policies::list, policies::create, policies::versions, policies::get, policies::add_version,
         policies::update, policies::activate, policies::deactivate, policies::simulate,
         requests::create, requests::search, requests::get, requests::cancel, requests::events,
-        tasks::list, tasks::stats, tasks::claim, tasks::decide, tasks::reassign,
+        tasks::list, tasks::stats, tasks::claim, tasks::decide, tasks::comment, tasks::reassign,
         delegations::list, delegations::create, delegations::revoke,
         admin::audit_log, admin::command_outcome, admin::deliveries, admin::retry, admin::retry_bulk, admin::redrive,
         secrets::list, secrets::create, secrets::rotate, secrets::revoke,
@@ -117,6 +117,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/awe/tasks/stats", get(tasks::stats))
         .route("/v1/awe/tasks/{task_id}/claim", post(tasks::claim))
         .route("/v1/awe/tasks/{task_id}/decision", post(tasks::decide))
+        .route("/v1/awe/tasks/{task_id}/comments", post(tasks::comment))
         .route("/v1/awe/tasks/{task_id}/reassign", post(tasks::reassign))
         .route("/v1/awe/delegations", get(delegations::list).post(delegations::create))
         .route("/v1/awe/delegations/{delegation_id}", axum::routing::delete(delegations::revoke))

@@ -19,7 +19,7 @@ use crate::command::Command;
 use crate::domain::TaskStatus;
 use crate::error::{ApiError, Result};
 use crate::store::reads::{self, TaskFilter};
-use crate::wire::{DecisionIn, DecisionOut, PagedTasksOut, ReassignIn, TaskOut, TaskQuery};
+use crate::wire::{CommentIn, CommentOut, DecisionIn, DecisionOut, PagedTasksOut, ReassignIn, TaskOut, TaskQuery};
 
 #[utoipa::path(get, path = "/v1/awe/tasks", tag = "tasks", params(TaskQuery),
     responses((status = 200, description = "Newest first, paginated", body = PagedTasksOut)))]
@@ -141,6 +141,34 @@ pub async fn decide(
         action: d.action,
         comment: d.comment,
         attachments_ref: d.attachments_ref,
+    };
+    s.dispatch(id, &caller.0, command, pending(task_id, id)).await
+}
+
+#[utoipa::path(post, path = "/v1/awe/tasks/{task_id}/comments", tag = "tasks", request_body = CommentIn,
+    params(("task_id" = Uuid, Path)),
+    responses((status = 201, description = "The comment, now in the request's timeline (`comment_added`); the task stays as it was", body = CommentOut),
+              (status = 403, description = "AWE-008: not your task"), (status = 404, description = "AWE-004"),
+              (status = 409, description = "AWE-007: the request is finished")))]
+pub async fn comment(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Path(task_id): Path<Uuid>,
+    body: Body<CommentIn>,
+) -> Result<Response> {
+    let c = body.value;
+    if c.comment.trim().is_empty() || c.comment.chars().count() > 4096 {
+        return Err(ApiError::invalid(&["body", "comment"], "must be 1 to 4096 characters", json!(null)));
+    }
+    if c.attachments_ref.as_ref().is_some_and(|v| v.chars().count() > 4096) {
+        return Err(ApiError::invalid(&["body", "attachments_ref"], "must be at most 4096 characters", json!(null)));
+    }
+    let id = Uuid::now_v7();
+    let command = Command::TaskComment {
+        task_id,
+        comment_id: Uuid::new_v5(&id, b"comment"),
+        comment: c.comment,
+        attachments_ref: c.attachments_ref,
     };
     s.dispatch(id, &caller.0, command, pending(task_id, id)).await
 }

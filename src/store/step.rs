@@ -28,6 +28,9 @@ pub struct StepWrite<'a> {
     /// `(client, key, body_hash)` of an `Idempotency-Key`, stored with the response.
     pub idempotency: Option<(&'a str, &'a str, &'a str)>,
     pub response: Value,
+    /// Event types whose events become webhook deliveries, listed `pending`
+    /// from this commit when the request has a callback URL.
+    pub delivery_types: &'a [String],
 }
 
 /// `Ok(false)` when the command had already been applied: nothing was written.
@@ -135,6 +138,12 @@ pub async fn write(conn: &mut PgConnection, w: &StepWrite<'_>) -> sqlx::Result<b
                RETURNING id, created_at
            ), o AS (
                INSERT INTO event_outbox (event_id, created_at) SELECT id, created_at FROM e
+           ), wd AS (
+               INSERT INTO webhook_delivery (id, event_id, request_id, event_type, seq, url, status)
+               SELECT u.id, u.id, $5, u.event_type, u.seq, $17, 'pending'
+               FROM UNNEST($57::uuid[], $58::int4[], $59::text[]) AS u(id, seq, event_type)
+               WHERE $17::text <> '' AND u.event_type = ANY($67::text[]) AND EXISTS (SELECT 1 FROM p)
+               ON CONFLICT (event_id) DO NOTHING
            ), ik AS (
                INSERT INTO idempotency_key (client, key, body_hash, request_id, status_code, response)
                SELECT $62, $63, $64, $5, $3, $65 FROM p WHERE $62::text IS NOT NULL
@@ -205,7 +214,8 @@ pub async fn write(conn: &mut PgConnection, w: &StepWrite<'_>) -> sqlx::Result<b
         idem_key,
         idem_hash,
         w.response,
-        &task_escalated
+        &task_escalated,
+        w.delivery_types
     )
     .fetch_one(&mut *conn)
     .await?;

@@ -13,7 +13,9 @@ use uuid::Uuid;
 use super::Engine;
 use crate::command::{Command, Envelope, IdempotencyClaim, Outcome, PendingAnswer, ResolveJob, ENVELOPE_VERSION};
 use crate::domain::{Actor, Ids};
-use crate::engine::{Assignee, DecisionInput, Machine, Refusal, RequestState, Resolution, StageState, Step};
+use crate::engine::{
+    Assignee, CommentInput, DecisionInput, Machine, Refusal, RequestState, Resolution, StageState, Step,
+};
 use crate::error::{code, ApiError, Result};
 use crate::event::StoredEvent;
 use crate::resolver::CompiledPolicy;
@@ -94,6 +96,15 @@ impl Engine {
                     attachments_ref: attachments_ref.clone(),
                 };
                 self.task_decide(conn, env.id, input, actor, now).await
+            }
+            Command::TaskComment { task_id, comment_id, comment, attachments_ref } => {
+                let input = CommentInput {
+                    task_id: *task_id,
+                    comment_id: *comment_id,
+                    comment: comment.clone(),
+                    attachments_ref: attachments_ref.clone(),
+                };
+                self.task_comment(conn, env.id, input, actor, now).await
             }
             Command::TaskReassign { task_id, new_assignee, reason } => {
                 self.task_reassign(conn, env.id, *task_id, new_assignee, reason.clone(), actor, now).await
@@ -195,6 +206,7 @@ impl Engine {
             events: &c.step.events,
             idempotency: c.idempotency.map(|i| (i.client.as_str(), i.key.as_str(), i.body_hash.as_str())),
             response,
+            delivery_types: &self.webhook_types,
         };
         let applied = step::write(conn, &write).await.context("writing the step")?;
         let events = if applied {

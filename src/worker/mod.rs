@@ -44,6 +44,8 @@ pub struct Engine {
     pub bus: Bus,
     pub policies: PolicyCache,
     published: mpsc::Sender<Vec<Uuid>>,
+    /// Event types that become webhook deliveries (listed `pending` from commit).
+    webhook_types: Vec<String>,
     max_deliver: i64,
     /// How long a rotated callback secret keeps signing.
     rotation_overlap: Duration,
@@ -71,6 +73,7 @@ impl Engine {
             policies: PolicyCache::default(),
             published,
             max_deliver: config.nats.max_deliver,
+            webhook_types: config.webhook.event_types.clone(),
             rotation_overlap: Duration::from_secs(config.webhook.rotation_overlap_seconds),
         })
     }

@@ -12,14 +12,14 @@ use super::apply::*;
 use super::Engine;
 use crate::command::{IdempotencyClaim, Outcome, PendingAnswer, StageResult};
 use crate::domain::{Actor, OnBreach};
-use crate::engine::{DecisionInput, Machine, RequestState, Resolution, StageStatus, Step};
+use crate::engine::{CommentInput, DecisionInput, Machine, RequestState, Resolution, StageStatus, Step};
 use crate::error::{code, ApiError, Result};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::commands;
 use crate::store::policies::{self};
 use crate::store::requests::{task_out, RequestRow};
 use crate::store::secrets;
-use crate::wire::{CreateRequestIn, CreateRequestOut, DecisionOut};
+use crate::wire::{CommentOut, CreateRequestIn, CreateRequestOut, DecisionOut};
 
 impl Engine {
     #[allow(clippy::too_many_arguments)]
@@ -151,10 +151,11 @@ impl Engine {
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> Result<Applied> {
-        let (req, compiled, mut state) = self.locked(conn, Target::Task(task_id)).await?;
+        let (mut req, compiled, mut state) = self.locked(conn, Target::Task(task_id)).await?;
         let before = state.stages.clone();
         let mut machine = Machine::new(&compiled.policy.def, now, command_id);
         let step = machine.claim(&mut state, task_id, actor).map_err(refusal)?;
+        req.absorb(&state, now);
         let task = state.task(task_id).context("claimed task vanished")?;
         let outcome = Outcome::ok(StatusCode::OK, task_out(task, req.id));
         let change = Change::update(command_id, "task.claim", &req, &before, &state, &step, Vec::new());
@@ -188,6 +189,34 @@ impl Engine {
             created_at: d.created_at,
         };
         let change = Change::update(command_id, "task.decide", &req, &before, &state, &step, remote);
+        self.commit(conn, change, Outcome::ok(StatusCode::CREATED, out)).await
+    }
+
+    pub(super) async fn task_comment(
+        &self,
+        conn: &mut PgConnection,
+        command_id: Uuid,
+        input: CommentInput,
+        actor: &Actor,
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        let (mut req, compiled, mut state) = self.locked(conn, Target::Task(input.task_id)).await?;
+        let before = state.stages.clone();
+        let mut machine = Machine::new(&compiled.policy.def, now, command_id);
+        let step = machine.comment(&mut state, input.clone(), actor).map_err(refusal)?;
+        req.absorb(&state, now);
+        let stage_order = state.task(input.task_id).map_or(req.current_stage_order, |t| t.stage_order);
+        let out = CommentOut {
+            id: input.comment_id,
+            request_id: req.id,
+            task_id: input.task_id,
+            stage_order,
+            actor: actor.sub.clone(),
+            comment: input.comment,
+            attachments_ref: input.attachments_ref,
+            created_at: now,
+        };
+        let change = Change::update(command_id, "task.comment", &req, &before, &state, &step, Vec::new());
         self.commit(conn, change, Outcome::ok(StatusCode::CREATED, out)).await
     }
 

@@ -63,14 +63,17 @@ async fn the_two_stage_happy_path_of_spec_003_ends_approved_with_an_ordered_time
         vec![
             "request_created",
             "stage_started",
+            "decision_submitted",
             "stage_completed",
             "stage_started",
+            "decision_submitted",
             "stage_completed",
             "request_approved"
         ]
     );
     let seqs: Vec<i64> = events.as_array().expect("events").iter().map(|e| e["seq"].as_i64().expect("seq")).collect();
-    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
+    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(events[7]["payload"]["actor"], "sub-director-x", "the decider approved the request");
     assert_eq!(events[1]["payload"]["approvers"], json!(["alice", "bob"]));
     app.stop().await;
 }

@@ -13,5 +13,6 @@ mod resolver;
 mod sla;
 mod split;
 mod support;
+mod timeline;
 mod tokens;
 mod webhooks;

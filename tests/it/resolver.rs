@@ -132,3 +132,43 @@ async fn simulate_asks_the_http_resolver_live() {
     assert_eq!(resolver.contexts.lock().expect("contexts")[0], json!({"district": "D9"}));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_request_create_published_on_nats_is_answered_once_its_first_stage_is_resolved() {
+    let app = spawn_with(options()).await;
+    let resolver = caller_resolver().await;
+    policy_with_http_rule(&app, &resolver.url).await;
+    let inbox = app.bus.client.new_inbox();
+    let mut replies = app.bus.client.subscribe(inbox.clone()).await.expect("subscribed");
+    let command_id = uuid::Uuid::now_v7();
+    let envelope = json!({
+        "v": 1, "id": command_id, "issued_at": chrono::Utc::now(), "reply_to": inbox,
+        "actor": {"sub": "registry-module", "assignee_id": "registry-module"},
+        "type": "request.create",
+        "payload": {"request_id": uuid::Uuid::now_v7(), "request": new_request("http", "cr-nats")},
+    });
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", command_id.to_string().as_str());
+    app.bus
+        .js
+        .publish_with_headers(app.bus.command_subject("request.create"), headers, envelope.to_string().into())
+        .await
+        .expect("published")
+        .await
+        .expect("stored");
+    let reply = tokio::time::timeout(std::time::Duration::from_secs(20), futures_util::StreamExt::next(&mut replies))
+        .await
+        .expect("an answer")
+        .expect("a message");
+    let outcome: Value = serde_json::from_slice(&reply.payload).expect("json");
+    assert_eq!((outcome["result"].as_str(), outcome["status"].as_u64()), (Some("ok"), Some(201)), "{outcome}");
+    assert_eq!(outcome["body"]["status"], "in_review", "{outcome}");
+    assert_eq!(outcome["body"]["tasks"].as_array().map(Vec::len), Some(2), "{outcome}");
+    // Exactly one answer on the reply subject.
+    let more = tokio::time::timeout(std::time::Duration::from_millis(500), futures_util::StreamExt::next(&mut replies));
+    assert!(more.await.is_err(), "a second answer");
+    // The stored outcome is the final answer too.
+    let (_, stored) = app.get(&format!("/commands/{command_id}"), &admin()).await;
+    assert_eq!(stored["status"], "in_review", "{stored}");
+    app.stop().await;
+}

@@ -97,9 +97,13 @@ async fn the_receiver_gets_every_event_of_a_flow_once_in_sequence_order() {
     let seen = hook.seen.lock().expect("seen").clone();
     assert_eq!(seen.len(), 6, "each event once");
     let seqs: Vec<i64> = seen.iter().map(|r| r.body["seq"].as_i64().expect("seq")).collect();
-    assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6], "in sequence order");
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in sequence order: {seqs:?}");
     let (_, events) = app.get(&format!("/requests/{rid}/events"), &service("registry")).await;
-    for (received, event) in seen.iter().zip(events.as_array().expect("events")) {
+    // The timeline also holds the decisions; a webhook carries the spec's event types only, unasked.
+    let spec: Vec<&Value> =
+        events.as_array().expect("events").iter().filter(|e| e["event_type"] != "decision_submitted").collect();
+    assert_eq!(spec.len(), 6, "{events}");
+    for (received, event) in seen.iter().zip(spec) {
         assert_eq!(received.body["event_id"], event["id"]);
         assert_eq!(received.body["event_type"], event["event_type"]);
         assert_eq!(
@@ -429,5 +433,48 @@ async fn a_secret_created_while_the_engine_is_late_is_still_shown_once_in_the_20
     .await;
     let (_, list) = app.get("/admin/callback-secrets", &admin()).await;
     assert!(!list.to_string().contains(secret), "never shown again");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn deliveries_are_listed_pending_from_the_commit_of_their_event_while_the_webhook_role_is_down() {
+    let app = spawn_app().await;
+    app.active_policy(two_stage_policy("registry.cr.v1")).await;
+    let rid = create_with_callback(&app, "registry.cr.v1", "cr-pending", "http://127.0.0.1:9/hook").await;
+    let (status, deliveries) = app.get(&format!("/admin/deliveries?request_id={rid}"), &viewer()).await;
+    assert_eq!(status, StatusCode::OK);
+    let list = deliveries.as_array().expect("deliveries");
+    let types: Vec<&str> = list.iter().filter_map(|d| d["event_type"].as_str()).collect();
+    assert_eq!(types, vec!["stage_started", "request_created"], "newest first: {deliveries}");
+    assert!(list.iter().all(|d| d["status"] == "pending" && d["attempt"] == 0));
+    // A request without a callback has none.
+    let (_, plain) = app.post("/requests", &service("registry"), new_request("registry.cr.v1", "cr-none")).await;
+    let path = format!("/admin/deliveries?request_id={}", plain["request_id"].as_str().expect("id"));
+    assert_eq!(app.get(&path, &viewer()).await.1, json!([]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_caller_that_asks_for_decisions_receives_them_with_their_comment() {
+    let mut options = webhook_options("1", 3);
+    options.env.push(("AWE__WEBHOOK__EVENT_TYPES".into(), "stage_completed,decision_submitted".into()));
+    let app = spawn_with(options).await;
+    let hook = receiver(0).await;
+    app.active_policy(two_stage_policy("registry.cr.v1")).await;
+    create_with_callback(&app, "registry.cr.v1", "cr-d", &hook.url).await;
+    let task = app.open_task_of("alice").await;
+    app.post(
+        &format!("/tasks/{}/decision", task["id"].as_str().expect("id")),
+        &token_for("alice"),
+        json!({"action": "approve", "comment": "fine by me"}),
+    )
+    .await;
+    app.eventually("two deliveries", || async { hook.seen.lock().expect("seen").len() >= 2 }).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = hook.seen.lock().expect("seen").clone();
+    let types: Vec<&str> = seen.iter().filter_map(|r| r.body["event_type"].as_str()).collect();
+    assert_eq!(types, vec!["decision_submitted", "stage_completed"], "only the chosen types");
+    assert_eq!(seen[0].body["payload"]["comment"], "fine by me");
+    assert_eq!(seen[0].body["actor"], "sub-alice");
     app.stop().await;
 }

@@ -59,6 +59,7 @@ AWE__WEBHOOK__MAX_ATTEMPTS: {{ $c.webhook.maxAttempts | int64 | quote }}
 AWE__WEBHOOK__TIMEOUT_SECONDS: {{ $c.webhook.timeoutSeconds | int64 | quote }}
 AWE__WEBHOOK__CONCURRENCY: {{ .Values.roles.webhook.concurrency | int64 | quote }}
 AWE__WEBHOOK__ROTATION_OVERLAP_SECONDS: {{ $c.webhook.rotationOverlapSeconds | int64 | quote }}
+AWE__WEBHOOK__EVENT_TYPES: {{ $c.webhook.eventTypes | quote }}
 AWE__RESOLVER__HTTP_TIMEOUT_SECONDS: {{ $c.resolver.httpTimeoutSeconds | int64 | quote }}
 AWE__RESOLVER__RETRIES: {{ $c.resolver.retries | int64 | quote }}
 AWE__RESOLVER__CONCURRENCY: {{ .Values.roles.resolver.concurrency | int64 | quote }}
