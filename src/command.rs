@@ -118,6 +118,9 @@ pub enum Command {
         /// The creation still waiting for this answer, from the job.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         answer: Option<PendingAnswer>,
+        /// The results are of the stages' escalation rules, after an SLA breach.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        escalation: bool,
     },
     /// An operator asks for the stages of a stuck request to be resolved again.
     #[serde(rename = "stage.redrive")]
@@ -152,6 +155,10 @@ pub struct ResolveJob {
     /// resolved; the resolver hands it back in `stage.resolved`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<PendingAnswer>,
+    /// Resolve the stages' escalation rules (an SLA breach with `on_breach:
+    /// escalate` whose rules need Keycloak or a caller's resolver).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escalation: bool,
 }
 
 /// A creation whose answer waits for its first stage's resolution: the

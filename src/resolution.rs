@@ -195,7 +195,11 @@ impl ResolverRole {
         drop(conn);
         let mut results = Vec::with_capacity(job.stage_orders.len());
         for order in &job.stage_orders {
-            let resolution = self.resolve_stage(&compiled, *order, &request.context).await;
+            let resolution = if job.escalation {
+                self.resolve_escalation(&compiled, *order, &request.context).await
+            } else {
+                self.resolve_stage(&compiled, *order, &request.context).await
+            };
             results.push(StageResult::from_resolution(*order, resolution));
         }
         let answer = Envelope {
@@ -204,10 +208,40 @@ impl ResolverRole {
             issued_at: Utc::now(),
             actor: Actor::system("awe-resolver"),
             reply_to: None,
-            command: Command::StageResolved { request_id: job.request_id, results, answer: job.answer.clone() },
+            command: Command::StageResolved {
+                request_id: job.request_id,
+                results,
+                answer: job.answer.clone(),
+                escalation: job.escalation,
+            },
         };
         self.bus.publish_command(&answer).await?;
         Ok(())
+    }
+
+    /// A breached stage's escalation rules, as approvers.
+    async fn resolve_escalation(&self, compiled: &CompiledPolicy, order: i32, context: &Value) -> Resolution {
+        let Some(stage) = compiled.policy.def.stages.iter().find(|s| s.stage_order == order) else {
+            return Resolution::Failed { reason: format!("stage {order} is not in the pinned policy") };
+        };
+        let mut approvers: Vec<Assignee> = Vec::new();
+        for rule in &stage.escalation_rules {
+            let users = match &rule.spec {
+                RuleSpec::User { .. } | RuleSpec::Expression { .. } => compiled.resolve_rule(rule, context),
+                _ => self.remote.resolve(rule, context, false).await,
+            };
+            match users {
+                Ok(users) => {
+                    for user in users {
+                        if !approvers.iter().any(|a| a.user == user) {
+                            approvers.push(Assignee { user, required: false, delegated_from: None });
+                        }
+                    }
+                }
+                Err(reason) => return Resolution::Failed { reason: format!("escalation rules: {reason}") },
+            }
+        }
+        Resolution::Resolved { approvers, observers: Vec::new() }
     }
 
     async fn resolve_stage(&self, compiled: &CompiledPolicy, order: i32, context: &Value) -> Resolution {

@@ -89,6 +89,15 @@ impl CompiledPolicy {
         Ok(out)
     }
 
+    /// Whether a stage's escalation rules need the resolver role.
+    pub fn escalation_needs_remote(&self, order: i32) -> bool {
+        self.policy.def.stages.iter().find(|s| s.stage_order == order).is_some_and(|s| {
+            s.escalation_rules
+                .iter()
+                .any(|r| matches!(r.spec, RuleSpec::Role { .. } | RuleSpec::Group { .. } | RuleSpec::Http { .. }))
+        })
+    }
+
     /// Whether a stage has rules only the resolver role can resolve.
     pub fn needs_remote(&self, order: i32) -> bool {
         self.policy.def.stages.iter().find(|s| s.stage_order == order).is_some_and(|s| {

@@ -140,6 +140,35 @@ impl Machine<'_> {
         }
     }
 
+    /// The resolver role's answer for escalation rules it resolved after a
+    /// breach: each stage escalates to its users (a failure is recorded as
+    /// `stage_resolution_failed` and the stage waits, as with `notify`).
+    pub fn escalation_resolved(
+        &mut self,
+        req: &mut RequestState,
+        results: Vec<(i32, Result<Vec<Assignee>, String>)>,
+    ) -> Result<Step, Refusal> {
+        self.refuse_terminal(req)?;
+        let mut step = Step::default();
+        for (order, result) in results {
+            match result {
+                Ok(users) => self.escalate(req, &mut step, order, users),
+                Err(reason) => self.emit(
+                    req,
+                    &mut step,
+                    "stage_resolution_failed",
+                    Some(order),
+                    json!({"reason": reason, "escalation": true, "actor": SLA_ACTOR}),
+                ),
+            }
+            if req.status.is_terminal() {
+                return Ok(step);
+            }
+        }
+        self.advance(req, &mut step, SLA_ACTOR);
+        Ok(step)
+    }
+
     /// `escalate`: adds the resolved escalation approvers as fresh approver
     /// tasks; the expired tasks stay expired and hand their slots to them.
     /// People segregation of duties excludes, people already on the stage and

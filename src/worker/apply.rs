@@ -36,6 +36,8 @@ pub struct Applied {
     pub resolve: Option<ResolveJob>,
     /// A waiting creation this command answers, with its final answer.
     pub answers: Option<(PendingAnswer, Outcome)>,
+    /// Escalation rules left for the resolver role, to publish after commit.
+    pub escalate: Option<ResolveJob>,
 }
 
 impl Applied {
@@ -44,7 +46,15 @@ impl Applied {
     }
 
     pub fn of(outcome: Outcome) -> Self {
-        Self { outcome, events: Vec::new(), recorded: false, duplicate: false, resolve: None, answers: None }
+        Self {
+            outcome,
+            events: Vec::new(),
+            recorded: false,
+            duplicate: false,
+            resolve: None,
+            answers: None,
+            escalate: None,
+        }
     }
 }
 
@@ -128,7 +138,10 @@ impl Engine {
             Command::DeliveryRetry { delivery_id, request_id, since, until, .. } => {
                 self.delivery_retry(conn, *delivery_id, *request_id, *since, *until, actor, &mut ids).await
             }
-            Command::StageResolved { request_id, results, answer } => {
+            Command::StageResolved { request_id, results, escalation: true, .. } => {
+                self.escalation_resolved(conn, env.id, *request_id, results, now).await
+            }
+            Command::StageResolved { request_id, results, answer, .. } => {
                 self.stage_resolved(conn, env.id, *request_id, results, answer.as_ref(), now).await
             }
             Command::StageRedrive { request_id } => self.stage_redrive(conn, env.id, *request_id, actor, now).await,
@@ -232,8 +245,9 @@ impl Engine {
             request_id: c.req.id,
             stage_orders: c.remote.clone(),
             answer: None,
+            escalation: false,
         });
-        Ok(Applied { outcome, events, recorded: true, duplicate: !applied, resolve, answers: None })
+        Ok(Applied { outcome, events, recorded: true, duplicate: !applied, resolve, answers: None, escalate: None })
     }
 }
 

@@ -162,12 +162,8 @@ impl Engine {
                     });
                     hold = true;
                 }
-                if let Some(job) = &applied.resolve {
-                    // Lost only if NATS fails right now; an operator re-drives the request then.
-                    if let Err(err) = self.bus.publish_resolve(job).await {
-                        tracing::error!(error = format!("{err:#}"), request = %job.request_id, "resolution work not published; re-drive the request");
-                        hold = false;
-                    }
+                if !self.publish_jobs(&applied).await {
+                    hold = false;
                 }
                 if !hold {
                     self.reply(envelope.reply_to.as_deref(), id, &applied.outcome).await;
@@ -266,6 +262,7 @@ impl Engine {
                             command: Command::SlaExpire { request_id },
                         };
                         let applied = self.execute(&expire).await?;
+                        self.publish_jobs(&applied).await;
                         self.publish(applied.events).await;
                         anyhow::Ok(())
                     })
@@ -286,6 +283,19 @@ impl Engine {
             Ok(outcome) => Handled::Done(outcome),
             Err(err) => Handled::Retry(format!("{err:#}")),
         }
+    }
+
+    /// Publishes the resolver role's work a command left; `false` when NATS
+    /// refused it (lost only then: an operator re-drives the request).
+    async fn publish_jobs(&self, applied: &Applied) -> bool {
+        let mut published = true;
+        for job in applied.resolve.iter().chain(&applied.escalate) {
+            if let Err(err) = self.bus.publish_resolve(job).await {
+                tracing::error!(error = format!("{err:#}"), request = %job.request_id, "resolution work not published; re-drive the request");
+                published = false;
+            }
+        }
+        published
     }
 
     /// Tells the webhook role to send the retried deliveries again.

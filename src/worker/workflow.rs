@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::apply::*;
 use super::Engine;
-use crate::command::{IdempotencyClaim, Outcome, PendingAnswer, StageResult};
+use crate::command::{IdempotencyClaim, Outcome, PendingAnswer, ResolveJob, StageResult, ENVELOPE_VERSION};
 use crate::domain::{Actor, OnBreach};
 use crate::engine::{CommentInput, DecisionInput, Machine, RequestState, Resolution, StageStatus, Step};
 use crate::error::{code, ApiError, Result};
@@ -278,13 +278,17 @@ impl Engine {
     ) -> Result<Applied> {
         let (mut req, compiled, mut state) = self.locked(conn, Target::Request(request_id)).await?;
         let before = state.stages.clone();
-        // Resolve the escalation rules of the stages about to breach, and route them through delegations.
+        // Resolve the escalation rules of the stages about to breach, and route them through delegations;
+        // rules that need Keycloak or a caller's resolver go to the resolver role after commit.
         let mut escalations = Vec::new();
+        let mut remote_escalations = Vec::new();
         for stage in compiled.policy.def.stages.iter().filter(|s| s.on_breach == Some(OnBreach::Escalate)) {
             let due = state.tasks.iter().any(|t| {
                 t.stage_order == stage.stage_order && t.status.is_live() && t.due_at.is_some_and(|d| d <= now)
             });
-            if due {
+            if due && compiled.escalation_needs_remote(stage.stage_order) {
+                remote_escalations.push(stage.stage_order);
+            } else if due {
                 let users = compiled.resolve_escalation(stage.stage_order, &req.context).unwrap_or_else(|reason| {
                     tracing::warn!(reason, stage = stage.stage_order, "escalation rules could not be resolved");
                     Vec::new()
@@ -305,6 +309,47 @@ impl Engine {
             json!({"request_id": req.id, "status": req.status, "events": step.events.len()}),
         );
         let change = Change::update(command_id, "sla.expire", &req, &before, &state, &step, remote);
+        let mut applied = self.commit(conn, change, outcome).await?;
+        if !applied.duplicate && !remote_escalations.is_empty() && !state.status.is_terminal() {
+            applied.escalate = Some(ResolveJob {
+                v: ENVELOPE_VERSION,
+                id: Uuid::new_v5(&command_id, b"escalate"),
+                request_id: req.id,
+                stage_orders: remote_escalations,
+                answer: None,
+                escalation: true,
+            });
+        }
+        Ok(applied)
+    }
+
+    /// The resolver role's answer for escalation rules: the breached stages
+    /// escalate to the users, routed through delegations.
+    pub(super) async fn escalation_resolved(
+        &self,
+        conn: &mut PgConnection,
+        command_id: Uuid,
+        request_id: Uuid,
+        results: &[StageResult],
+        now: DateTime<Utc>,
+    ) -> Result<Applied> {
+        let (mut req, compiled, mut state) = self.locked(conn, Target::Request(request_id)).await?;
+        let before = state.stages.clone();
+        let mut escalations = Vec::with_capacity(results.len());
+        for result in results {
+            let (order, resolution) = result.clone().into_resolution();
+            escalations.push(match delegate(conn, resolution, now).await? {
+                Resolution::Resolved { approvers, .. } => (order, Ok(approvers)),
+                Resolution::Failed { reason } => (order, Err(reason)),
+                Resolution::Skip => (order, Ok(Vec::new())),
+            });
+        }
+        let mut machine = Machine::new(&compiled.policy.def, now, command_id);
+        let step = machine.escalation_resolved(&mut state, escalations).map_err(refusal)?;
+        let (step, remote) = settle(conn, &mut machine, &compiled, &mut state, &req.context, step).await?;
+        req.absorb(&state, now);
+        let outcome = Outcome::ok(StatusCode::OK, json!({"request_id": req.id, "status": req.status}));
+        let change = Change::update(command_id, "stage.escalation_resolved", &req, &before, &state, &step, remote);
         self.commit(conn, change, outcome).await
     }
 

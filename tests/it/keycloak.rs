@@ -393,3 +393,27 @@ async fn without_view_realm_and_view_clients_role_rules_fail_as_keycloak_fails_t
     app.eventually("group members", || async { !assignees(&app, &rid).await.is_empty() }).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn escalation_rules_of_a_role_resolve_through_the_resolver_role_after_a_breach() {
+    let (url, _realm) = standin().await;
+    let mut options = options(&url, SECRET, 300);
+    options.sla_schedulers = 1;
+    options.env.push(("AWE__SLA__CHECK_INTERVAL_SECONDS".into(), "1".into()));
+    let app = spawn_with(options).await;
+    app.active_policy(
+        json!({"policy_key": "esc", "name": "esc", "artifact_type": "registry.change_request", "stages": [
+        {"name": "Officer", "stage_order": 1, "sla_hours": 0.0003, "on_breach": "escalate",
+         "rules": [{"rule_type": "user", "rule_value": {"user_id": "ann"}}],
+         "escalation_rules": [{"rule_type": "role", "rule_value": {"role": "PROGRAM_MANAGER"}}]}]}),
+    )
+    .await;
+    let rid = create(&app, "esc", "cr-esc").await;
+    app.eventually("escalation tasks from Keycloak", || async { assignees(&app, &rid).await.len() == 3 }).await;
+    assert_eq!(assignees(&app, &rid).await, vec!["ann", "gm1", "pm1"]);
+    let (_, events) = app.get(&format!("/requests/{rid}/events"), &service("registry")).await;
+    let escalated = events.as_array().expect("events").iter().find(|e| e["event_type"] == "stage_escalated").cloned();
+    let escalated = escalated.expect("stage_escalated");
+    assert_eq!(escalated["payload"]["added_approvers"], json!(["pm1", "gm1"]));
+    app.stop().await;
+}
