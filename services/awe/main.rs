@@ -34,6 +34,9 @@ async fn main() -> anyhow::Result<()> {
     }
     let config = Config::load(config_file.as_deref())?;
     awe::app::init_telemetry(&config);
+    for notice in &config.notices {
+        tracing::warn!("{notice}");
+    }
     match args.first().map(String::as_str) {
         Some("run") => {
             let roles = awe::app::parse_roles(args.get(1).map_or("all", String::as_str))?;

@@ -11,6 +11,8 @@ use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+mod reference;
+
 /// A value that must never reach a log line or the `/config` endpoint.
 #[derive(Clone, Default, Deserialize, PartialEq)]
 #[serde(transparent)]
@@ -40,6 +42,10 @@ impl Serialize for Secret {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// What loading said about settings of the reference implementation it
+    /// translated or set aside; logged once telemetry is up.
+    #[serde(skip)]
+    pub notices: Vec<String>,
     pub service_id: String,
     pub api_version: String,
     pub module: String,
@@ -59,6 +65,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            notices: Vec::new(),
             service_id: "openg2p.awe".into(),
             api_version: "1.0".into(),
             module: "default".into(),
@@ -431,6 +438,7 @@ impl Config {
     }
 
     pub fn load_from(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Self> {
+        let mut notices = Vec::new();
         let mut tree = serde_json::to_value(Config::default()).context("serialising defaults")?;
         // Secrets serialise masked; defaults carry the real database URL.
         tree["database"]["url"] = Value::String(Config::default().database.url.expose().into());
@@ -440,13 +448,17 @@ impl Config {
             let parsed: toml::Table = toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
             let parsed = serde_json::to_value(parsed)?;
             // Accept both a top-level `[awe]` table and bare sections.
-            let parsed = match parsed.get("awe") {
+            let mut parsed = match parsed.get("awe") {
                 Some(inner) => inner.clone(),
                 None => parsed,
             };
+            set_aside_foreign(&mut parsed, &mut notices);
+            known_keys(&tree, &parsed, "")?;
             merge(&mut tree, parsed);
         }
-        for (name, value) in env {
+        let adapted = reference::adapt(env);
+        notices.extend(adapted.notices);
+        for (name, value) in adapted.env {
             let path: Vec<String> = match name.as_str() {
                 "DATABASE_URL" => vec!["database".into(), "url".into()],
                 "NATS_URL" => vec!["nats".into(), "url".into()],
@@ -457,8 +469,20 @@ impl Config {
             };
             set_from_env(&mut tree, &path, &value).with_context(|| format!("environment variable {name}"))?;
         }
-        let config: Config = serde_json::from_value(tree).context("invalid configuration")?;
+        let mut config: Config = serde_json::from_value(tree).context("invalid configuration")?;
         config.validate()?;
+        if let (Some(path), None) = (adapted.config_path, file) {
+            if config.keycloak.dev_mode() {
+                bail!(
+                    "CONFIG_PATH names the reference implementation's YAML settings ({path}), which this service \
+                     does not read; on the reference's chart the Keycloak issuer lives there, and without it tokens \
+                     would go unverified. Set AWE__KEYCLOAK__ISSUER (and the other settings) in the environment, or \
+                     in a TOML file given with --config or AWE_CONFIG_FILE"
+                );
+            }
+            notices.push(format!("CONFIG_PATH ({path}) is the reference's YAML settings file; not read"));
+        }
+        config.notices = notices;
         Ok(config)
     }
 
@@ -567,13 +591,20 @@ fn set_from_env(tree: &mut Value, path: &[String], raw: &str) -> anyhow::Result<
     let (last, parents) = path.split_last().context("empty key")?;
     let mut node = tree;
     for part in parents {
-        node = node
-            .get_mut(part.as_str())
-            .filter(|n| n.is_object())
-            .with_context(|| format!("unknown setting section `{part}`"))?;
+        let sections: Vec<String> = node.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        node = node.get_mut(part.as_str()).filter(|n| n.is_object()).with_context(|| {
+            let foreign = reference::FOREIGN_SECTIONS.iter().map(|(s, _)| *s);
+            let near = reference::did_you_mean(part, sections.iter().map(String::as_str).chain(foreign));
+            format!("unknown setting section `{part}`{}", suggestion(near))
+        })?;
     }
     let map: &mut Map<String, Value> = node.as_object_mut().context("not a section")?;
-    let current = map.get(last.as_str()).with_context(|| format!("unknown setting `{last}`"))?;
+    let current = map.get(last.as_str()).with_context(|| {
+        let section = parents.last().map(String::as_str).unwrap_or_default();
+        let foreign = reference::FOREIGN_KEYS.iter().filter(|(s, _)| *s == section).map(|(_, k)| *k);
+        let near = reference::did_you_mean(last, map.keys().map(String::as_str).chain(foreign));
+        format!("unknown setting `{last}`{}", suggestion(near))
+    })?;
     let parsed = match current {
         Value::Array(_) => {
             if raw.trim_start().starts_with('[') {
@@ -587,6 +618,43 @@ fn set_from_env(tree: &mut Value, path: &[String], raw: &str) -> anyhow::Result<
         _ => Value::String(raw.to_owned()),
     };
     map.insert(last.clone(), parsed);
+    Ok(())
+}
+
+fn suggestion(near: Option<&str>) -> String {
+    near.map(|n| format!("; did you mean `{n}`?")).unwrap_or_default()
+}
+
+/// Drops the reference's own sections and keys from a settings file, saying so.
+fn set_aside_foreign(parsed: &mut Value, notices: &mut Vec<String>) {
+    let Some(map) = parsed.as_object_mut() else { return };
+    for (section, why) in reference::FOREIGN_SECTIONS {
+        if map.remove(section).is_some() {
+            notices.push(format!("[{section}] is a section of the reference implementation; ignored: {why}"));
+        }
+    }
+    for (section, key) in reference::FOREIGN_KEYS {
+        if let Some(inner) = map.get_mut(section).and_then(Value::as_object_mut) {
+            if inner.remove(key).is_some() {
+                notices.push(format!("{section}.{key} is ignored: certificates are always verified"));
+            }
+        }
+    }
+}
+
+/// Refuses a file key we do not have, naming the closest one.
+fn known_keys(defaults: &Value, parsed: &Value, at: &str) -> anyhow::Result<()> {
+    let (Some(defaults), Some(parsed)) = (defaults.as_object(), parsed.as_object()) else { return Ok(()) };
+    for (key, value) in parsed {
+        let path = if at.is_empty() { key.clone() } else { format!("{at}.{key}") };
+        match defaults.get(key) {
+            Some(default) => known_keys(default, value, &path)?,
+            None => {
+                let near = reference::did_you_mean(key, defaults.keys().map(String::as_str));
+                bail!("unknown setting `{path}` in the settings file{}", suggestion(near));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -660,8 +728,85 @@ mod tests {
     }
 
     #[test]
+    fn a_reference_deployments_settings_start_the_service_with_a_notice_for_each() {
+        let config = Config::load_from(
+            None,
+            env(&[
+                ("AWE__NOTIFIER__ENABLED", "false"),
+                ("AWE__NOTIFIER__SMTP_PASSWORD", "hunter2"),
+                ("AWE__ADMIN_UI__MOUNT_PATH", "/admin"),
+                ("AWE__KEYCLOAK__VERIFY_SSL", "true"),
+                ("DB_HOST", "db.internal"),
+                ("DB_USER", "awe"),
+                ("DB_PASSWORD", "p@ss word"),
+                ("DB_POOL_SIZE", "10"),
+                ("UVICORN_PORT", "8000"),
+                ("UVICORN_LOG_LEVEL", "warning"),
+                ("NOTIFICATION_PROVIDER_API_KEY", "k-123"),
+                ("AWE__WEBHOOK__TIMEOUT_SECONDS", "7"),
+            ]),
+        )
+        .expect("starts");
+        assert_eq!(config.database.url.expose(), "postgresql://awe:p%40ss%20word@db.internal:5432/awe");
+        assert_eq!(config.database.max_connections, 25);
+        assert_eq!(config.http.addr.port(), 8000);
+        assert_eq!(config.log.level, "warn");
+        assert_eq!(config.webhook.timeout_seconds, 7, "shared names mean the same");
+        let all = config.notices.join("\n");
+        for name in [
+            "AWE__NOTIFIER__ENABLED",
+            "AWE__NOTIFIER__SMTP_PASSWORD",
+            "AWE__ADMIN_UI__MOUNT_PATH",
+            "AWE__KEYCLOAK__VERIFY_SSL",
+            "DB_HOST",
+            "DB_POOL_SIZE",
+            "UVICORN_PORT",
+            "UVICORN_LOG_LEVEL",
+            "NOTIFICATION_PROVIDER_API_KEY",
+        ] {
+            assert!(all.contains(name), "{name} not named in {all}");
+        }
+        assert!(!all.contains("hunter2") && !all.contains("p@ss") && !all.contains("k-123"), "a secret printed: {all}");
+    }
+
+    #[test]
+    fn a_misspelt_setting_of_ours_still_stops_the_service_with_a_did_you_mean() {
+        let err = Config::load_from(None, env(&[("AWE__WEBHOOK__TIMEOUT_SECOND", "5")])).unwrap_err();
+        assert!(format!("{err:#}").contains("did you mean `timeout_seconds`?"), "{err:#}");
+        let err = Config::load_from(None, env(&[("AWE__WEBHOK__TIMEOUT_SECONDS", "5")])).unwrap_err();
+        assert!(format!("{err:#}").contains("did you mean `webhook`?"), "{err:#}");
+        let err = Config::load_from(None, env(&[("AWE__NOTIFER__SMTP_HOST", "mail")])).unwrap_err();
+        assert!(format!("{err:#}").contains("did you mean `notifier`?"), "{err:#}");
+    }
+
+    #[test]
+    fn the_references_yaml_settings_file_stops_a_service_that_would_otherwise_skip_token_checks() {
+        let err = Config::load_from(None, env(&[("CONFIG_PATH", "/app/config/default.yaml")])).unwrap_err();
+        assert!(format!("{err:#}").contains("AWE__KEYCLOAK__ISSUER"), "{err:#}");
+        let verified = Config::load_from(
+            None,
+            env(&[
+                ("CONFIG_PATH", "/app/config/default.yaml"),
+                ("AWE__KEYCLOAK__ISSUER", "https://kc/realms/staff"),
+                ("AWE__WEBHOOK__SECRET_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="),
+            ]),
+        )
+        .expect("starts with the issuer set");
+        assert!(verified.notices.iter().any(|n| n.contains("CONFIG_PATH")));
+    }
+
+    #[test]
+    fn a_sqlalchemy_database_url_is_read_as_postgresql_with_its_ssl_mode() {
+        let config =
+            Config::load_from(None, env(&[("DATABASE_URL", "postgresql+asyncpg://u:pw@db:5432/awe?ssl=require")]))
+                .expect("starts");
+        assert_eq!(config.database.url.expose(), "postgresql://u:pw@db:5432/awe?sslmode=require");
+        assert_eq!(config.notices.len(), 1);
+    }
+
+    #[test]
     fn every_setting_is_in_the_readme_configuration_reference() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let reference = readme.split("## Configuration").nth(1).expect("a Configuration section");
         let mut names = Vec::new();
         environment_names(&serde_json::to_value(Config::default()).expect("defaults"), "AWE", &mut names);
