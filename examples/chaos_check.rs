@@ -122,9 +122,12 @@ async fn main() -> anyhow::Result<()> {
             received.entry(id).and_modify(|first: &mut i64| *first = (*first).min(at)).or_insert(at);
         }
     }
-    let undelivered = db_ids.iter().filter(|id| !received.contains_key(id)).count();
+    // Webhooks carry the spec's event types (the default `webhook.event_types`).
+    let webhooked = |kind: &str| awe::event::SPEC_EVENT_TYPES.contains(&kind);
+    let undelivered = events.iter().filter(|(id, _, _, kind, _)| webhooked(kind) && !received.contains_key(id)).count();
     let late = events
         .iter()
+        .filter(|(_, _, _, kind, _)| webhooked(kind))
         .filter(|(id, _, _, _, at)| received.get(id).is_some_and(|got| got - at.timestamp_millis() > 30_000))
         .count();
 

@@ -81,6 +81,7 @@ pub async fn list(
 
 #[utoipa::path(post, path = "/v1/awe/admin/callback-secrets", tag = "admin", request_body = SecretIn,
     responses((status = 201, description = "The new secret, with `secret` shown this once", body = SecretOut),
+              (status = 202, description = "The engine is late: `command_id`, the secret's `id` and `secret`, shown this once, in force once `GET /v1/awe/commands/{command_id}` reports success"),
               (status = 409, description = "AWE-007: the caller has an active secret; rotate it")))]
 pub async fn create(State(s): State<Arc<AppState>>, caller: Caller, body: Body<SecretIn>) -> Result<Response> {
     let actor = caller.require_admin()?;
@@ -102,6 +103,7 @@ pub async fn create(State(s): State<Arc<AppState>>, caller: Caller, body: Body<S
 #[utoipa::path(post, path = "/v1/awe/admin/callback-secrets/{secret_id}/rotate", tag = "admin",
     params(("secret_id" = Uuid, Path)),
     responses((status = 201, description = "The successor, with `secret` shown this once; the old one signs on through the overlap", body = SecretOut),
+              (status = 202, description = "The engine is late: `command_id`, the successor's `id` and `secret`, shown this once"),
               (status = 404, description = "AWE-004"), (status = 409, description = "AWE-007: not the active secret")))]
 pub async fn rotate(State(s): State<Arc<AppState>>, caller: Caller, Path(secret_id): Path<Uuid>) -> Result<Response> {
     let actor = caller.require_admin()?;
