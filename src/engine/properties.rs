@@ -279,11 +279,12 @@ fn person(i: usize) -> String {
 }
 
 fn breach_case() -> impl Strategy<Value = (PolicyDef, Vec<Happening>)> {
-    (stage_doc(), any::<bool>(), any::<bool>(), proptest::collection::vec(happening(), 1..10)).prop_map(
-        |(mut stage, forbid_self, forbid_repeat, happenings)| {
+    let on_breach = prop_oneof![Just("escalate"), Just("escalate"), Just("notify")];
+    (stage_doc(), any::<bool>(), any::<bool>(), proptest::collection::vec(happening(), 1..10), on_breach).prop_map(
+        |(mut stage, forbid_self, forbid_repeat, happenings, on_breach)| {
             stage["stage_order"] = json!(1);
             stage["sla_hours"] = json!(1);
-            stage["on_breach"] = json!("escalate");
+            stage["on_breach"] = json!(on_breach);
             stage["escalation_rules"] = json!([{"rule_type": "user", "rule_value": {"user_id": "e0"}}]);
             let doc: PolicyIn = serde_json::from_value(json!({
                 "policy_key": "p", "name": "p", "artifact_type": "a", "stages": [stage],
@@ -298,9 +299,10 @@ fn breach_case() -> impl Strategy<Value = (PolicyDef, Vec<Happening>)> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
-    /// Spec 002, "SLA and escalation": a tick never decides for `escalate`
-    /// (no synthesised decision, no end of the request), and once a stage has
-    /// been escalated, an approval by everyone still able to act completes it.
+    /// Spec 002, "SLA and escalation": a tick never decides for `notify` or
+    /// `escalate` (no synthesised decision; `notify` changes no stage and no
+    /// request status), and once a stage has been escalated, an approval by
+    /// everyone still able to act completes it.
     #[test]
     fn no_sequence_of_expiries_and_escalations_leaves_a_stage_everyone_able_to_act_cannot_complete(
         (p, happenings) in breach_case(),
@@ -329,7 +331,13 @@ proptest! {
                         .collect();
                     let before = req.clone();
                     let step = Machine::new(&p, clock, Uuid::from_u128(seed)).expire_due(&mut req, &[(1, users)]).expect("tick");
-                    prop_assert!(step.decisions.is_empty(), "an escalating tick synthesised decisions");
+                    prop_assert!(step.decisions.is_empty(), "a tick synthesised decisions");
+                    if p.stages[0].on_breach == Some(OnBreach::Notify) {
+                        // notify: nothing further; the caller decides.
+                        prop_assert!(step.created_tasks.is_empty(), "notify added tasks");
+                        prop_assert_eq!(req.status, before.status, "notify changed the request");
+                        prop_assert_eq!(&req.stages, &before.stages, "notify moved a stage");
+                    }
                     // Only the approvals people gave can end it, when escalation approvers stand in for the expired.
                     prop_assert!(
                         matches!(req.status, RequestStatus::InReview | RequestStatus::Approved),

@@ -94,7 +94,10 @@ impl AppState {
         command: Command,
         pending: Pending,
     ) -> Result<Response, ApiError> {
-        let settle = self.config.resolver.bound();
+        // Within the HTTP request's own timeout, which answers 408 past it.
+        let http = Duration::from_secs(self.config.http.request_timeout_seconds)
+            .saturating_sub(Duration::from_millis(self.config.http.reply_timeout_ms + 1_000));
+        let settle = self.config.resolver.bound().min(http);
         self.send(id, actor, command, pending, Some(settle), |_| {}).await
     }
 
