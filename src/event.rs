@@ -21,25 +21,16 @@ pub const SPEC_EVENT_TYPES: [&str; 10] = [
     "task_reassigned",
 ];
 
-/// Every event type the timeline holds: the spec's, and the steps between
-/// them that the Registry's timeline shows (a claim, a decision with its
-/// comment, a comment, a resolution that failed).
-pub const EVENT_TYPES: [&str; 14] = [
-    "request_created",
-    "stage_started",
-    "stage_completed",
-    "stage_skipped",
-    "stage_escalated",
-    "request_approved",
-    "request_rejected",
-    "request_cancelled",
-    "task_expired",
-    "task_reassigned",
-    "task_claimed",
-    "decision_submitted",
-    "comment_added",
-    "stage_resolution_failed",
-];
+/// The timeline's other event types: the steps between the spec's that the
+/// Registry's timeline shows (a claim, a decision with its comment, a
+/// comment), and a resolution that failed.
+pub const MORE_EVENT_TYPES: [&str; 4] =
+    ["task_claimed", "decision_submitted", "comment_added", "stage_resolution_failed"];
+
+/// Every event type the timeline holds.
+pub fn event_types() -> impl Iterator<Item = &'static str> {
+    SPEC_EVENT_TYPES.into_iter().chain(MORE_EVENT_TYPES)
+}
 
 /// A committed timeline event.
 #[derive(Debug, Clone, PartialEq)]

@@ -498,12 +498,10 @@ impl Config {
         if self.webhook.backoff_seconds.is_empty() {
             bail!("webhook.backoff_seconds needs at least one delay");
         }
-        if let Some(unknown) =
-            self.webhook.event_types.iter().find(|t| !crate::event::EVENT_TYPES.contains(&t.as_str()))
-        {
+        if let Some(unknown) = self.webhook.event_types.iter().find(|t| !crate::event::event_types().any(|e| e == *t)) {
             bail!(
                 "webhook.event_types: `{unknown}` is not an event type; the types are {}",
-                crate::event::EVENT_TYPES.join(", ")
+                crate::event::event_types().collect::<Vec<_>>().join(", ")
             );
         }
         if self.engine.concurrency == 0 {

@@ -263,6 +263,8 @@ enum Happening {
     Breach { due: Vec<usize>, escalate_to: Vec<usize> },
     /// A user approves their live approver task, if they have one.
     Approve(usize),
+    /// An admin moves a user's approver task (live or expired) to another user.
+    Reassign(usize, usize),
 }
 
 fn happening() -> impl Strategy<Value = Happening> {
@@ -270,6 +272,7 @@ fn happening() -> impl Strategy<Value = Happening> {
         (proptest::collection::vec(0..USERS.len(), 0..4), proptest::collection::vec(0..USERS.len() + 3, 0..3))
             .prop_map(|(due, escalate_to)| Happening::Breach { due, escalate_to }),
         (0..USERS.len() + 3).prop_map(Happening::Approve),
+        (0..USERS.len() + 3, 0..USERS.len() + 3).prop_map(|(from, to)| Happening::Reassign(from, to)),
     ]
 }
 
@@ -307,7 +310,7 @@ proptest! {
     fn no_sequence_of_expiries_and_escalations_leaves_a_stage_everyone_able_to_act_cannot_complete(
         (p, happenings) in breach_case(),
     ) {
-        let mut req = RequestState::new(Uuid::from_u128(1), &p, 1, "a".into(), "x".into(), "svc".into());
+        let mut req = RequestState::new(Uuid::from_u128(1), &p, 1, "a".into(), "x".into(), "u0".into());
         let step = Machine::new(&p, now(), Uuid::from_u128(2)).start(&mut req, "svc");
         let results = step.resolve.iter().map(|o| (*o, resolve(&p, *o))).collect();
         Machine::new(&p, now(), Uuid::from_u128(3)).resolved(&mut req, results).expect("resolves");
@@ -344,6 +347,23 @@ proptest! {
                         "a tick decided the request: {:?}", req.status
                     );
                     check_step(&p, &before, &req, &step)?;
+                }
+                Happening::Reassign(from, to) => {
+                    let (from, to) = (person(*from), person(*to));
+                    let Some(task) = req.tasks.iter().rev().find(|t| t.assignee == from && t.kind == RuleKind::Approver).cloned() else { continue };
+                    let before = req.clone();
+                    match Machine::new(&p, clock, Uuid::from_u128(seed)).reassign(&mut req, task.id, &to, "ops", None) {
+                        Ok(_) => {
+                            // Segregation of duties and one vote per person hold on this path too.
+                            prop_assert!(!(p.forbid_self_approval && to == req.requester), "reassigned to the requester");
+                            let votes = req.tasks.iter().filter(|t| {
+                                t.stage_order == task.stage_order && t.kind == RuleKind::Approver && t.assignee == to
+                                    && (t.status.is_live() || t.decision.is_some())
+                            });
+                            prop_assert_eq!(votes.count(), 1, "{} holds two votes on the stage", to);
+                        }
+                        Err(_) => prop_assert_eq!(&before, &req, "a refused reassignment changed the state"),
+                    }
                 }
                 Happening::Approve(u) => {
                     let who = person(*u);
