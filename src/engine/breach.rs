@@ -181,17 +181,19 @@ impl Machine<'_> {
             return;
         }
         let due_at = self.due_at(order);
+        let earlier = self.earlier(req, order);
         let (mut added, mut left_out) = (Vec::new(), Vec::new());
         for a in users {
-            let on_stage = |t: &Task| t.stage_order == order && (t.assignee == a.user);
-            let why = if added.contains(&a.user) {
+            if added.contains(&a.user) {
                 continue;
-            } else if req.tasks.iter().any(|t| on_stage(t) && t.escalated) {
+            }
+            let on_stage = |t: &Task| t.stage_order == order && t.assignee == a.user;
+            let why = if req.tasks.iter().any(|t| on_stage(t) && t.escalated) {
                 Some("already_escalated")
             } else if req.tasks.iter().any(|t| on_stage(t) && t.status.is_live()) {
                 Some("already_on_stage")
             } else {
-                self.excluded(req, order, &a.user, a.delegated_from.as_deref())
+                self.excluded(req, order, &earlier, &a.user, a.delegated_from.as_deref()).map(Exclusion::as_str)
             };
             if let Some(why) = why {
                 if !left_out.iter().any(|(u, _): &(String, &str)| *u == a.user) {

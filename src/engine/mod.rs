@@ -355,35 +355,50 @@ impl<'a> Machine<'a> {
     /// Refuses a new approver on a stage whom segregation of duties excludes,
     /// or who already decided on it (a second vote).
     fn eligible(&self, req: &RequestState, order: i32, user: &str) -> Result<(), Refusal> {
-        if let Some(rule) = self.excluded(req, order, user, None) {
-            return Err(Refusal::Ineligible(match rule {
-                "forbid_self_approval" => {
-                    format!("forbid_self_approval: {user} is the requester and may not approve this request")
-                }
-                "forbid_repeat_approvers" => {
-                    format!("forbid_repeat_approvers: {user} approved an earlier stage of this request")
-                }
-                _ => format!("{user} already decided on stage {order}; one person has one vote"),
-            }));
-        }
-        Ok(())
+        let earlier = self.earlier(req, order);
+        let Some(rule) = self.excluded(req, order, &earlier, user, None) else { return Ok(()) };
+        Err(Refusal::Ineligible(match rule {
+            Exclusion::SelfApproval => {
+                format!("forbid_self_approval: {user} is the requester and may not approve this request")
+            }
+            Exclusion::RepeatApprover => {
+                format!("forbid_repeat_approvers: {user} approved an earlier stage of this request")
+            }
+            Exclusion::AlreadyDecided => format!("{user} already decided on stage {order}; one person has one vote"),
+        }))
     }
 
-    /// The rule that keeps `user` (a task delegated from `from`) off the
-    /// approvers of a stage, if any: the policy's two toggles, or a decision
-    /// already recorded on the stage.
-    fn excluded(&self, req: &RequestState, order: i32, user: &str, from: Option<&str>) -> Option<&'static str> {
+    /// Who approved an earlier group, when `forbid_repeat_approvers` asks;
+    /// read once per step, then asked of each candidate.
+    fn earlier(&self, req: &RequestState, order: i32) -> Vec<String> {
+        if !self.policy.forbid_repeat_approvers {
+            return Vec::new();
+        }
+        req.earlier_approvers(self.policy, order).into_iter().map(str::to_owned).collect()
+    }
+
+    /// What keeps `user` (a task delegated from `from`) off the approvers of a
+    /// stage, if anything: the policy's two toggles, or a decision already
+    /// recorded on the stage. `earlier` is `self.earlier(req, order)`.
+    fn excluded(
+        &self,
+        req: &RequestState,
+        order: i32,
+        earlier: &[String],
+        user: &str,
+        from: Option<&str>,
+    ) -> Option<Exclusion> {
         let own = |u: &str| u == user || from == Some(u);
         if self.policy.forbid_self_approval && own(&req.requester) {
-            return Some("forbid_self_approval");
+            return Some(Exclusion::SelfApproval);
         }
-        if self.policy.forbid_repeat_approvers && req.earlier_approvers(self.policy, order).into_iter().any(own) {
-            return Some("forbid_repeat_approvers");
+        if earlier.iter().any(|u| own(u)) {
+            return Some(Exclusion::RepeatApprover);
         }
         let decided = req.tasks.iter().any(|t| {
             t.stage_order == order && t.kind == RuleKind::Approver && t.decision.is_some() && own(&t.assignee)
         });
-        decided.then_some("already_decided")
+        decided.then_some(Exclusion::AlreadyDecided)
     }
 
     /// A new approver task's due time on a stage with an SLA.
@@ -501,8 +516,9 @@ impl<'a> Machine<'a> {
     fn segregate(&self, req: &RequestState, order: i32, approvers: Vec<Assignee>) -> (Vec<Assignee>, Vec<String>) {
         let mut kept = Vec::with_capacity(approvers.len());
         let mut removed = Vec::new();
+        let earlier = self.earlier(req, order);
         for a in approvers {
-            if self.excluded(req, order, &a.user, a.delegated_from.as_deref()).is_some() {
+            if self.excluded(req, order, &earlier, &a.user, a.delegated_from.as_deref()).is_some() {
                 removed.push(a.user);
             } else if !kept.iter().any(|k: &Assignee| k.user == a.user) {
                 kept.push(a);
@@ -687,6 +703,25 @@ impl<'a> Machine<'a> {
             payload: Value::Object(payload),
             created_at: self.now,
         });
+    }
+}
+
+/// Why a user may not take an approver slot on a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exclusion {
+    SelfApproval,
+    RepeatApprover,
+    AlreadyDecided,
+}
+
+impl Exclusion {
+    /// As `stage_escalated.left_out[].reason` names it.
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::SelfApproval => "forbid_self_approval",
+            Self::RepeatApprover => "forbid_repeat_approvers",
+            Self::AlreadyDecided => "already_decided",
+        }
     }
 }
 
