@@ -110,8 +110,8 @@ async fn main() -> anyhow::Result<()> {
             artifact_type: Some("registry.change_request"),
             artifact_id: Some(&artifact),
             status: None,
-            source_service: None,
             limit: 20,
+            ..RequestFilter::default()
         };
         let mut conn = pool.acquire().await?;
         let started = Instant::now();

@@ -250,3 +250,128 @@ fn dedup(users: Vec<String>) -> Vec<String> {
 fn enc(segment: &str) -> String {
     form_urlencoded::byte_serialize(segment.as_bytes()).collect::<String>().replace('+', "%20")
 }
+
+/// The console's pickers (API.md §4.6, rows 29 to 32): who and what a policy
+/// author can name in a rule, read through the resolver's service account.
+pub mod directory {
+    use serde::Deserialize;
+
+    use super::{enc, permanent, Keycloak, RuleError};
+    use crate::wire::{KeycloakClientOut, KeycloakGroupOut, KeycloakRoleOut, KeycloakUserOut};
+
+    #[derive(Deserialize)]
+    struct User {
+        #[serde(default)]
+        id: String,
+        #[serde(default)]
+        username: String,
+        email: Option<String>,
+        #[serde(rename = "firstName")]
+        first_name: Option<String>,
+        #[serde(rename = "lastName")]
+        last_name: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    struct Client {
+        #[serde(default)]
+        id: String,
+        #[serde(rename = "clientId")]
+        client_id: String,
+        name: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    struct Role {
+        name: String,
+        description: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    struct Group {
+        name: String,
+        #[serde(default)]
+        path: String,
+        #[serde(default, rename = "subGroups")]
+        sub_groups: Vec<Group>,
+    }
+
+    fn search(q: Option<&str>) -> String {
+        q.map(str::trim).filter(|q| !q.is_empty()).map(|q| format!("&search={}", enc(q))).unwrap_or_default()
+    }
+
+    impl Keycloak {
+        /// Users by a search over username, name and email; `user_id` is the
+        /// assignee id rules resolve to (the username).
+        pub async fn find_users(&self, q: Option<&str>, limit: usize) -> Result<Vec<KeycloakUserOut>, RuleError> {
+            let users: Vec<User> =
+                self.get(&format!("users?briefRepresentation=true&max={limit}{}", search(q))).await?;
+            Ok(users
+                .into_iter()
+                .map(|u| {
+                    let name = [u.first_name, u.last_name].into_iter().flatten().collect::<Vec<_>>().join(" ");
+                    let user_id = if u.username.is_empty() { u.id } else { u.username.clone() };
+                    KeycloakUserOut {
+                        user_id,
+                        username: u.username,
+                        email: u.email,
+                        name: Some(name).filter(|n| !n.is_empty()),
+                    }
+                })
+                .collect())
+        }
+
+        pub async fn find_clients(&self, limit: usize) -> Result<Vec<KeycloakClientOut>, RuleError> {
+            let clients: Vec<Client> = self.get(&format!("clients?max={limit}")).await?;
+            Ok(clients.into_iter().map(|c| KeycloakClientOut { client_id: c.client_id, name: c.name }).collect())
+        }
+
+        /// Realm roles, or the roles of the client with this `clientId`.
+        pub async fn find_roles(
+            &self,
+            client: Option<&str>,
+            q: Option<&str>,
+        ) -> Result<Vec<KeycloakRoleOut>, RuleError> {
+            let client = client.map(str::trim).filter(|c| !c.is_empty());
+            let path = match client {
+                None => format!("roles?max=500{}", search(q)),
+                Some(client_id) => {
+                    let found: Vec<Client> = self.get(&format!("clients?clientId={}", enc(client_id))).await?;
+                    let id = found
+                        .into_iter()
+                        .next()
+                        .map(|c| c.id)
+                        .ok_or_else(|| permanent(format!("Keycloak has no client `{client_id}`")))?;
+                    format!("clients/{id}/roles?max=500{}", search(q))
+                }
+            };
+            let roles: Vec<Role> = self.get(&path).await?;
+            Ok(roles
+                .into_iter()
+                .map(|r| KeycloakRoleOut {
+                    name: r.name,
+                    client: client.map(str::to_owned),
+                    description: r.description,
+                })
+                .collect())
+        }
+
+        /// Groups matching the search, subgroups included, by path.
+        pub async fn find_groups(&self, q: Option<&str>, limit: usize) -> Result<Vec<KeycloakGroupOut>, RuleError> {
+            let groups: Vec<Group> = self.get(&format!("groups?max={limit}{}", search(q))).await?;
+            let mut out = Vec::new();
+            let mut stack: Vec<(Group, String)> = groups.into_iter().rev().map(|g| (g, String::new())).collect();
+            while let Some((group, parent)) = stack.pop() {
+                let path = if group.path.is_empty() { format!("{parent}/{}", group.name) } else { group.path.clone() };
+                for child in group.sub_groups.into_iter().rev() {
+                    stack.push((child, path.clone()));
+                }
+                out.push(KeycloakGroupOut { path, name: group.name });
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        }
+    }
+}

@@ -282,6 +282,8 @@ pub struct AuditQuery {
     /// Exclusive.
     pub until: Option<DateTime<Utc>>,
     pub limit: Option<i64>,
+    /// Added: rows to skip, for paging (0–100000).
+    pub offset: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize, IntoParams, ToSchema)]
@@ -290,7 +292,17 @@ pub struct RequestQuery {
     pub artifact_type: Option<String>,
     pub artifact_id: Option<String>,
     pub status: Option<String>,
+    /// Added: exact policy key.
+    pub policy_key: Option<String>,
+    /// Added: exact requester.
+    pub requester: Option<String>,
+    /// Added: created at or after (inclusive).
+    pub created_since: Option<DateTime<Utc>>,
+    /// Added: created before (exclusive).
+    pub created_until: Option<DateTime<Utc>>,
     pub limit: Option<i64>,
+    /// Added: rows to skip, for paging (0–100000).
+    pub offset: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize, IntoParams, ToSchema)]
@@ -303,6 +315,10 @@ pub struct TaskQuery {
     pub artifact_type: Option<String>,
     pub policy_key: Option<String>,
     pub search_text: Option<String>,
+    /// Added: only open or claimed tasks past their due time.
+    pub overdue: Option<bool>,
+    /// Added: exact stage.
+    pub stage_order: Option<i32>,
     pub page: Option<i64>,
     pub page_size: Option<i64>,
 }
@@ -370,7 +386,76 @@ pub struct DeliveryOut {
 pub struct DeliveryQuery {
     pub status: Option<String>,
     pub request_id: Option<Uuid>,
+    /// Added: exact event type.
+    pub event_type: Option<String>,
+    /// Added: created at or after (inclusive).
+    pub since: Option<DateTime<Utc>>,
+    /// Added: created before (exclusive).
+    pub until: Option<DateTime<Utc>>,
     pub limit: Option<i64>,
+    /// Added: rows to skip, for paging (0–100000).
+    pub offset: Option<i64>,
+}
+
+/// A Keycloak user for the console's picker (API.md §4.6).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct KeycloakUserOut {
+    /// The assignee id a `user` rule names.
+    pub user_id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct KeycloakClientOut {
+    pub client_id: String,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct KeycloakRoleOut {
+    pub name: String,
+    /// The client's `clientId`; `null` for a realm role.
+    pub client: Option<String>,
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct KeycloakGroupOut {
+    pub path: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KeycloakQuery {
+    /// Search text (users, roles, groups).
+    pub q: Option<String>,
+    /// Roles of this client (`clientId`); realm roles when omitted.
+    pub client: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// One attempt of a delivery (added: `GET /admin/deliveries/{id}`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct AttemptOut {
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: i32,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub signed: bool,
+}
+
+/// A delivery with what was sent and every attempt (added).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct DeliveryDetailOut {
+    pub delivery: DeliveryOut,
+    /// The JSON body the webhook role signs and sends for this event.
+    #[schema(value_type = Object)]
+    pub body: Value,
+    pub attempts: Vec<AttemptOut>,
 }
 
 /// A callback secret as listed: never the secret itself.

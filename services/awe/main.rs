@@ -8,6 +8,7 @@
 //!   awe streams apply      create or update the streams and consumers of `nats/`
 //!   awe streams delete --yes   delete this prefix's streams (tests, benchmarks)
 //!   awe probe [URL]        exit 0 when the ingress answers healthy (container health checks)
+//!   awe openapi            print the OpenAPI document (the console's API types are generated from it)
 //!
 //! Options: `--config FILE` (TOML), then the environment (`AWE__SECTION__KEY`,
 //! `DATABASE_URL`, `NATS_URL`).
@@ -19,7 +20,7 @@ use anyhow::{bail, Context};
 use awe::config::Config;
 use tokio_util::sync::CancellationToken;
 
-const USAGE: &str = "usage: awe [--config FILE] <run [ROLES] | migrate | relay | replay [OPTIONS] | probe [URL] | streams apply | streams delete --yes>\n  ROLES: all (default) or a comma list of ingress, engine, webhook, sla-scheduler, resolver\n  replay OPTIONS: --since RFC3339 | --from-seq N, --request ID, --type EVENT_TYPE, --limit N";
+const USAGE: &str = "usage: awe [--config FILE] <run [ROLES] | migrate | relay | replay [OPTIONS] | probe [URL] | openapi | streams apply | streams delete --yes>\n  ROLES: all (default) or a comma list of ingress, engine, webhook, sla-scheduler, resolver\n  replay OPTIONS: --since RFC3339 | --from-seq N, --request ID, --type EVENT_TYPE, --limit N";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -31,6 +32,10 @@ async fn main() -> anyhow::Result<()> {
             bail!("--config needs a file\n{USAGE}");
         }
         config_file = Some(PathBuf::from(args.remove(i)));
+    }
+    if args.first().map(String::as_str) == Some("openapi") {
+        println!("{}", awe::ingress::openapi_json());
+        return Ok(());
     }
     let config = Config::load(config_file.as_deref())?;
     awe::app::init_telemetry(&config);

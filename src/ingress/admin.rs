@@ -15,9 +15,9 @@ use super::dispatch::respond;
 use super::extract::{Path, Query};
 use super::AppState;
 use crate::command::Command;
-use crate::error::{ApiError, Result};
+use crate::error::{code, ApiError, Result};
 use crate::store::{audit, commands, webhooks};
-use crate::wire::{AuditActionOut, AuditQuery, BulkRetryIn, DeliveryOut, DeliveryQuery};
+use crate::wire::{AuditActionOut, AuditQuery, BulkRetryIn, DeliveryDetailOut, DeliveryOut, DeliveryQuery};
 
 #[utoipa::path(get, path = "/v1/awe/admin/audit", tag = "admin", params(AuditQuery),
     responses((status = 200, description = "Newest first", body = [AuditActionOut])))]
@@ -31,8 +31,9 @@ pub async fn audit_log(
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid(&["query", "limit"], "must be between 1 and 1000", json!(limit)));
     }
+    let offset = super::extract::offset(q.offset)?;
     let mut conn = s.pool.acquire().await.context("database")?;
-    Ok(Json(audit::list(&mut conn, &q, limit).await.context("reading the audit log")?))
+    Ok(Json(audit::list(&mut conn, &q, limit, offset).await.context("reading the audit log")?))
 }
 
 /// The outcome of a command, once the engine has applied it; 202 until then.
@@ -72,8 +73,38 @@ pub async fn deliveries(
             ));
         }
     }
+    let filter = webhooks::DeliveryFilter {
+        status: q.status.as_deref(),
+        request_id: q.request_id,
+        event_type: q.event_type.as_deref(),
+        since: q.since,
+        until: q.until,
+        limit,
+        offset: super::extract::offset(q.offset)?,
+    };
     let mut conn = s.pool.acquire().await.context("database")?;
-    Ok(Json(webhooks::list(&mut conn, q.status.as_deref(), q.request_id, limit).await.context("listing deliveries")?))
+    Ok(Json(webhooks::list(&mut conn, &filter).await.context("listing deliveries")?))
+}
+
+/// Added: one delivery, the body it sends, and every attempt so far.
+#[utoipa::path(get, path = "/v1/awe/admin/deliveries/{delivery_id}", tag = "admin",
+    params(("delivery_id" = Uuid, Path)),
+    responses((status = 200, body = DeliveryDetailOut), (status = 404, description = "AWE-007: no such delivery")))]
+pub async fn delivery(
+    State(s): State<Arc<AppState>>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<DeliveryDetailOut>> {
+    caller.require_viewer()?;
+    let mut conn = s.pool.acquire().await.context("database")?;
+    let delivery = webhooks::get(&mut conn, id)
+        .await
+        .context("reading a delivery")?
+        .ok_or_else(|| ApiError::not_found(code::INVALID_STATE, format!("Delivery {id} not found")))?;
+    let event = webhooks::event(&mut conn, delivery.event_id).await.context("reading the delivered event")?;
+    let body = event.map(|e| serde_json::from_slice(&e.body()).unwrap_or(serde_json::Value::Null)).unwrap_or_default();
+    let attempts = webhooks::attempts(&mut conn, id).await.context("reading attempts")?;
+    Ok(Json(DeliveryDetailOut { delivery, body, attempts }))
 }
 
 fn pending(command_id: Uuid) -> super::dispatch::Pending {

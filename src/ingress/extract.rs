@@ -161,3 +161,13 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
 fn percent_decoded_has_nul(path: &str) -> bool {
     path.contains("%00") || path.contains('\0')
 }
+
+/// The added `offset` of the list endpoints: 0 by default, at most 100,000
+/// (deeper pages are better reached by narrowing the filter or the time range).
+pub fn offset(offset: Option<i64>) -> Result<i64, ApiError> {
+    let offset = offset.unwrap_or(0);
+    if !(0..=100_000).contains(&offset) {
+        return Err(ApiError::invalid(&["query", "offset"], "must be between 0 and 100000", serde_json::json!(offset)));
+    }
+    Ok(offset)
+}

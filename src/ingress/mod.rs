@@ -3,13 +3,16 @@
 
 mod admin;
 pub mod auth;
+mod console;
 mod delegations;
+mod directory;
 mod dispatch;
 pub mod extract;
 mod limit;
 mod openapi;
 use openapi::CommonResponses;
 mod ops;
+mod overview;
 mod policies;
 mod progress;
 mod redoc;
@@ -68,7 +71,7 @@ impl AppState {
         requests::create, requests::search, requests::get, requests::cancel, requests::events,
         tasks::list, tasks::stats, tasks::claim, tasks::decide, tasks::comment, tasks::reassign,
         delegations::list, delegations::create, delegations::revoke,
-        admin::audit_log, admin::command_outcome, admin::deliveries, admin::retry, admin::retry_bulk, admin::redrive,
+        admin::audit_log, overview::overview, directory::users, directory::clients, directory::roles, directory::groups, admin::command_outcome, admin::deliveries, admin::delivery, admin::retry, admin::retry_bulk, admin::redrive,
         secrets::list, secrets::create, secrets::rotate, secrets::revoke,
     ),
     components(schemas(openapi::ErrorEnvelope, openapi::ErrorItem, openapi::Detail, openapi::ValidationError, crate::error::ValidationItem)),
@@ -76,6 +79,11 @@ impl AppState {
     security(("bearer" = [])),
 )]
 pub struct ApiDoc;
+
+/// The OpenAPI document as served at `/v1/awe/openapi.json`, pretty-printed.
+pub fn openapi_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
 
 struct BearerAuth;
 
@@ -122,14 +130,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/awe/delegations", get(delegations::list).post(delegations::create))
         .route("/v1/awe/delegations/{delegation_id}", axum::routing::delete(delegations::revoke))
         .route("/v1/awe/admin/audit", get(admin::audit_log))
+        .route("/v1/awe/admin/overview", get(overview::overview))
+        .route("/v1/awe/admin/keycloak/users", get(directory::users))
+        .route("/v1/awe/admin/keycloak/clients", get(directory::clients))
+        .route("/v1/awe/admin/keycloak/roles", get(directory::roles))
+        .route("/v1/awe/admin/keycloak/groups", get(directory::groups))
         .route("/v1/awe/admin/deliveries", get(admin::deliveries))
         .route("/v1/awe/admin/deliveries/retry", post(admin::retry_bulk))
         .route("/v1/awe/admin/requests/{request_id}/resolve", post(admin::redrive))
+        .route("/v1/awe/admin/deliveries/{delivery_id}", get(admin::delivery))
         .route("/v1/awe/admin/deliveries/{delivery_id}/retry", post(admin::retry))
         .route("/v1/awe/admin/callback-secrets", get(secrets::list).post(secrets::create))
         .route("/v1/awe/admin/callback-secrets/{secret_id}/rotate", post(secrets::rotate))
         .route("/v1/awe/admin/callback-secrets/{secret_id}", axum::routing::delete(secrets::revoke))
         .route("/v1/awe/commands/{command_id}", get(admin::command_outcome))
+        .route("/v1/awe/admin", get(console::front_door))
+        .route("/v1/awe/admin/", get(console::front_door))
+        .route("/v1/awe/admin/-/", get(console::root))
+        .route("/v1/awe/admin/-/{*path}", get(console::file))
         .with_state(state);
     let router = Router::new()
         .merge(SwaggerUi::new("/v1/awe/docs").url("/v1/awe/openapi.json", ApiDoc::openapi()))

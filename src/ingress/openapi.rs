@@ -84,12 +84,25 @@ impl utoipa::Modify for CommonResponses {
             let operations =
                 [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch, &mut item.head];
             for operation in operations.into_iter().flatten() {
+                qualify_operation_id(operation);
                 if public {
                     operation.security = Some(Vec::new());
                 } else {
                     complete(operation);
                 }
             }
+        }
+    }
+}
+
+/// utoipa names an operation after its handler, and handlers of different
+/// tags share names (`list`, `create`, `get`); OpenAPI requires the ids to be
+/// unique, and generated clients (the console's types) key on them.
+fn qualify_operation_id(operation: &mut Operation) {
+    let tag = operation.tags.as_ref().and_then(|t| t.first()).cloned();
+    if let (Some(tag), Some(id)) = (tag, operation.operation_id.as_mut()) {
+        if !id.starts_with(&format!("{tag}_")) {
+            *id = format!("{tag}_{id}");
         }
     }
 }
@@ -121,5 +134,23 @@ fn complete(operation: &mut Operation) {
                 *existing = error_body(status, &existing.description);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_operation_of_the_document_has_an_id_of_its_own() {
+        let doc: serde_json::Value = serde_json::from_str(&super::super::openapi_json()).expect("document");
+        let mut seen = HashSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("item") {
+                let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+                assert!(seen.insert(id.to_owned()), "{method} {path}: operationId {id} is used twice");
+            }
+        }
+        assert!(seen.contains("requests_create") && seen.contains("policies_create"), "{seen:?}");
     }
 }

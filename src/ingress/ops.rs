@@ -54,6 +54,14 @@ pub async fn config(State(s): State<Arc<AppState>>) -> Response {
             "timeout_seconds": c.webhook.timeout_seconds,
         },
         "sla": {"check_interval_seconds": c.sla.check_interval_seconds},
+        // Added: what the operator console needs to sign in, so one build serves every deployment.
+        "console": {
+            "auth_mode": if c.keycloak.dev_mode() { "dev" } else { "oidc" },
+            "issuer": c.keycloak.issuer.trim(),
+            "client_id": c.keycloak.portal_client_id,
+            "service_version": env!("CARGO_PKG_VERSION"),
+            "embedded": super::console::embedded(),
+        },
     });
     view["effective"] = c.public_view();
     (StatusCode::OK, Json(envelope_ok(view))).into_response()

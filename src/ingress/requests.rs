@@ -126,7 +126,12 @@ pub async fn search(
         artifact_id: q.artifact_id.as_deref(),
         status: q.status.as_deref(),
         source_service: owner,
+        policy_key: q.policy_key.as_deref(),
+        requester: q.requester.as_deref(),
+        created_since: q.created_since,
+        created_until: q.created_until,
         limit,
+        offset: super::extract::offset(q.offset)?,
     };
     let mut conn = s.pool.acquire().await.context("database")?;
     let rows = reads::search_requests(&mut conn, &filter).await.context("searching requests")?;

@@ -52,6 +52,8 @@ pub async fn list(
         artifact_type: q.artifact_type.clone(),
         policy_key: q.policy_key.clone(),
         search: q.search_text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(reads::contains_pattern),
+        overdue: q.overdue.unwrap_or(false),
+        stage_order: q.stage_order,
         ..TaskFilter::default()
     };
     match q.assignee.as_deref().unwrap_or("me") {

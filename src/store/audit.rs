@@ -38,7 +38,12 @@ pub async fn record(conn: &mut PgConnection, id: Uuid, entry: AuditEntry<'_>) ->
     Ok(())
 }
 
-pub async fn list(conn: &mut PgConnection, q: &AuditQuery, limit: i64) -> sqlx::Result<Vec<AuditActionOut>> {
+pub async fn list(
+    conn: &mut PgConnection,
+    q: &AuditQuery,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<AuditActionOut>> {
     let rows = sqlx::query!(
         r#"SELECT id, occurred_at, actor, actor_email, action, resource_type, resource_id, summary, before, after, metadata
            FROM audit_action
@@ -49,14 +54,15 @@ pub async fn list(conn: &mut PgConnection, q: &AuditQuery, limit: i64) -> sqlx::
              AND ($5::timestamptz IS NULL OR occurred_at >= $5)
              AND ($6::timestamptz IS NULL OR occurred_at < $6)
            ORDER BY occurred_at DESC, id DESC
-           LIMIT $7"#,
+           LIMIT $7 OFFSET $8"#,
         q.actor,
         q.action,
         q.resource_type,
         q.resource_id,
         q.since,
         q.until,
-        limit
+        limit,
+        offset
     )
     .fetch_all(&mut *conn)
     .await?;

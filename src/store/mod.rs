@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod commands;
 pub mod delegations;
+pub mod overview;
 pub mod policies;
 pub mod reads;
 pub mod requests;

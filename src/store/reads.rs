@@ -10,13 +10,21 @@ pub async fn request(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<R
     sqlx::query_as!(RequestRow, "SELECT * FROM approval_request WHERE id = $1", id).fetch_optional(&mut *conn).await
 }
 
+#[derive(Debug, Default)]
 pub struct RequestFilter<'a> {
     pub artifact_type: Option<&'a str>,
     pub artifact_id: Option<&'a str>,
     pub status: Option<&'a str>,
     /// Only requests this client created; `None` for viewers and admins.
     pub source_service: Option<&'a str>,
+    pub policy_key: Option<&'a str>,
+    pub requester: Option<&'a str>,
+    /// Inclusive.
+    pub created_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Exclusive.
+    pub created_until: Option<chrono::DateTime<chrono::Utc>>,
     pub limit: i64,
+    pub offset: i64,
 }
 
 pub async fn search_requests(conn: &mut PgConnection, f: &RequestFilter<'_>) -> sqlx::Result<Vec<RequestRow>> {
@@ -27,13 +35,22 @@ pub async fn search_requests(conn: &mut PgConnection, f: &RequestFilter<'_>) -> 
            AND ($2::text IS NULL OR artifact_id = $2)
            AND ($3::text IS NULL OR status = $3)
            AND ($4::text IS NULL OR source_service = $4)
+           AND ($5::text IS NULL OR policy_key = $5)
+           AND ($6::text IS NULL OR requester = $6)
+           AND ($7::timestamptz IS NULL OR created_at >= $7)
+           AND ($8::timestamptz IS NULL OR created_at < $8)
          ORDER BY created_at DESC, id DESC
-         LIMIT $5",
+         LIMIT $9 OFFSET $10",
         f.artifact_type,
         f.artifact_id,
         f.status,
         f.source_service,
-        f.limit
+        f.policy_key,
+        f.requester,
+        f.created_since,
+        f.created_until,
+        f.limit,
+        f.offset
     )
     .fetch_all(&mut *conn)
     .await
@@ -62,6 +79,9 @@ pub struct TaskFilter {
     pub policy_key: Option<String>,
     /// An `ILIKE` pattern, already escaped.
     pub search: Option<String>,
+    /// Open or claimed and past their due time.
+    pub overdue: bool,
+    pub stage_order: Option<i32>,
 }
 
 /// How many tasks match; the request is consulted only when a filter is on it,
@@ -73,6 +93,8 @@ pub async fn count_tasks(conn: &mut PgConnection, f: &TaskFilter) -> sqlx::Resul
              AND ($2::text IS NULL OR t.status = 'completed' OR (t.status = 'open' AND t.assignee = $2))
              AND ($3::text IS NULL OR t.status = $3)
              AND ($4::uuid IS NULL OR t.request_id = $4)
+             AND (NOT $8::bool OR (t.status IN ('open', 'claimed') AND t.due_at < now()))
+             AND ($9::int IS NULL OR t.stage_order = $9)
              AND (($5::text IS NULL AND $6::text IS NULL AND $7::text IS NULL) OR EXISTS (
                    SELECT 1 FROM approval_request r
                    WHERE r.id = t.request_id
@@ -85,7 +107,9 @@ pub async fn count_tasks(conn: &mut PgConnection, f: &TaskFilter) -> sqlx::Resul
         f.request_id,
         f.artifact_type,
         f.policy_key,
-        f.search
+        f.search,
+        f.overdue,
+        f.stage_order
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -111,6 +135,8 @@ pub async fn tasks(conn: &mut PgConnection, f: &TaskFilter, limit: i64, offset: 
              AND ($5::text IS NULL OR r.artifact_type = $5)
              AND ($6::text IS NULL OR r.policy_key = $6)
              AND ($7::text IS NULL OR t.search_text ILIKE $7 OR r.context::text ILIKE $7)
+             AND (NOT $10::bool OR (t.status IN ('open', 'claimed') AND t.due_at < now()))
+             AND ($11::int IS NULL OR t.stage_order = $11)
            ORDER BY t.created_at DESC, t.id DESC
            LIMIT $8 OFFSET $9"#,
         f.assignee,
@@ -121,7 +147,9 @@ pub async fn tasks(conn: &mut PgConnection, f: &TaskFilter, limit: i64, offset: 
         f.policy_key,
         f.search,
         limit,
-        offset
+        offset,
+        f.overdue,
+        f.stage_order
     )
     .fetch_all(&mut *conn)
     .await

@@ -97,25 +97,70 @@ pub async fn record(conn: &mut PgConnection, a: &Attempt<'_>) -> sqlx::Result<()
     Ok(())
 }
 
-pub async fn list(
-    conn: &mut PgConnection,
-    status: Option<&str>,
-    request_id: Option<Uuid>,
-    limit: i64,
-) -> sqlx::Result<Vec<DeliveryOut>> {
+/// The admin list's filters (API.md §4.6, with the added ones).
+#[derive(Debug, Default)]
+pub struct DeliveryFilter<'a> {
+    pub status: Option<&'a str>,
+    pub request_id: Option<Uuid>,
+    pub event_type: Option<&'a str>,
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+pub async fn list(conn: &mut PgConnection, f: &DeliveryFilter<'_>) -> sqlx::Result<Vec<DeliveryOut>> {
     sqlx::query_as!(
         DeliveryOut,
         r#"SELECT id, event_id, request_id, event_type, seq, url, status, attempt, signed, next_attempt_at,
                   last_attempt_at, last_status_code, last_error, created_at, updated_at
            FROM webhook_delivery
            WHERE ($1::text IS NULL OR status = $1) AND ($2::uuid IS NULL OR request_id = $2)
-           ORDER BY created_at DESC, seq DESC LIMIT $3"#,
-        status,
-        request_id,
-        limit
+             AND ($3::text IS NULL OR event_type = $3)
+             AND ($4::timestamptz IS NULL OR created_at >= $4)
+             AND ($5::timestamptz IS NULL OR created_at < $5)
+           ORDER BY created_at DESC, seq DESC LIMIT $6 OFFSET $7"#,
+        f.status,
+        f.request_id,
+        f.event_type,
+        f.since,
+        f.until,
+        f.limit,
+        f.offset
     )
     .fetch_all(&mut *conn)
     .await
+}
+
+/// Every attempt of one delivery, oldest first.
+pub async fn attempts(conn: &mut PgConnection, delivery_id: Uuid) -> sqlx::Result<Vec<crate::wire::AttemptOut>> {
+    sqlx::query_as!(
+        crate::wire::AttemptOut,
+        "SELECT attempt, started_at, duration_ms, status_code, error, signed
+         FROM webhook_attempt WHERE delivery_id = $1 ORDER BY attempt",
+        delivery_id
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// The timeline event a delivery carries, as the webhook role sent it.
+pub async fn event(conn: &mut PgConnection, event_id: Uuid) -> sqlx::Result<Option<crate::event::StoredEvent>> {
+    let row = sqlx::query!(
+        "SELECT id, request_id, seq, event_type, payload, created_at FROM approval_event WHERE id = $1",
+        event_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| crate::event::StoredEvent {
+        id: r.id,
+        request_id: r.request_id,
+        seq: r.seq,
+        event_type: r.event_type,
+        payload: r.payload,
+        created_at: r.created_at,
+        has_callback: None,
+    }))
 }
 
 /// Sets deliveries back to pending for another round of attempts; returns them.
