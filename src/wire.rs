@@ -455,6 +455,8 @@ pub struct DeliveryDetailOut {
     /// The JSON body the webhook role signs and sends for this event.
     #[schema(value_type = Object)]
     pub body: Value,
+    /// The same body as the exact bytes that are signed and sent.
+    pub body_raw: String,
     pub attempts: Vec<AttemptOut>,
 }
 

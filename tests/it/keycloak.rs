@@ -152,9 +152,85 @@ async fn standin_granting(granted: Vec<String>) -> (String, Realm) {
                 }
                 // Keycloak lists only the clients the account may view: without `view-clients`, none.
                 let visible = r.granted.iter().any(|g| g == "view-clients");
-                let found = visible && q.get("clientId").map(String::as_str) == Some("registry-staff-portal");
-                Json(if found { json!([{"id": "c-1", "clientId": "registry-staff-portal"}]) } else { json!([]) })
-                    .into_response()
+                let all = [
+                    ("c-1", "registry-staff-portal", "Registry staff portal"),
+                    ("c-2", "awe-admin-portal", "AWE console"),
+                ];
+                let wanted = q.get("clientId");
+                let found: Vec<Value> = all
+                    .iter()
+                    .filter(|(_, client_id, _)| visible && wanted.is_none_or(|w| w == client_id))
+                    .map(|(id, client_id, name)| json!({"id": id, "clientId": client_id, "name": name}))
+                    .collect();
+                page(found, &q)
+            }),
+        )
+        .route(
+            "/admin/realms/staff/users",
+            get(|State(r): State<Realm>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
+                if let Some(refused) = guard(&r, &headers).or_else(|| forbidden_unless(&r, &["query-users"])) {
+                    return refused;
+                }
+                let search = q.get("search").cloned().unwrap_or_default();
+                let people = [("alice", "Alice", "Ng"), ("alan", "Alan", "Ortiz"), ("bob", "Bob", "Kim")];
+                let found = people
+                    .iter()
+                    .filter(|(u, ..)| u.contains(search.as_str()))
+                    .map(|(u, first, last)| {
+                        json!({"id": format!("id-{u}"), "username": u, "email": format!("{u}@example.org"),
+                               "firstName": first, "lastName": last, "enabled": true})
+                    })
+                    .collect();
+                page(found, &q)
+            }),
+        )
+        .route(
+            "/admin/realms/staff/roles",
+            get(|State(r): State<Realm>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
+                if let Some(refused) = guard(&r, &headers).or_else(|| forbidden_unless(&r, &["view-realm"])) {
+                    return refused;
+                }
+                let search = q.get("search").cloned().unwrap_or_default();
+                let found = ["PROGRAM_MANAGER", "offline_access"]
+                    .iter()
+                    .filter(|n| n.contains(search.as_str()))
+                    .map(|n| json!({"id": format!("r-{n}"), "name": n, "description": format!("{n} of the realm")}))
+                    .collect();
+                page(found, &q)
+            }),
+        )
+        .route(
+            "/admin/realms/staff/clients/{id}/roles",
+            get(
+                |State(r): State<Realm>,
+                 headers: HeaderMap,
+                 Path(id): Path<String>,
+                 Query(q): Query<HashMap<String, String>>| async move {
+                    if let Some(refused) = guard(&r, &headers).or_else(|| forbidden_unless(&r, &["view-clients"])) {
+                        return refused;
+                    }
+                    match id.as_str() {
+                        "c-1" => {
+                            page(vec![json!({"id": "cr-1", "name": "APPROVER", "description": "Approves changes"})], &q)
+                        }
+                        _ => AxumStatus::NOT_FOUND.into_response(),
+                    }
+                },
+            ),
+        )
+        .route(
+            "/admin/realms/staff/groups",
+            get(|State(r): State<Realm>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>| async move {
+                if let Some(refused) = guard(&r, &headers).or_else(|| forbidden_unless(&r, &["query-groups"])) {
+                    return refused;
+                }
+                let tree = json!([
+                    {"id": "g-districts", "name": "districts", "path": "/districts", "subGroups": [
+                        {"id": "g-d1", "name": "D1", "path": "/districts/D1", "subGroups": [
+                            {"id": "g-d1-north", "name": "north", "path": "/districts/D1/north", "subGroups": []}]}]},
+                    {"id": "g-managers", "name": "managers", "path": "/managers", "subGroups": []}
+                ]);
+                page(tree.as_array().cloned().unwrap_or_default(), &q)
             }),
         )
         .route(
@@ -415,5 +491,59 @@ async fn escalation_rules_of_a_role_resolve_through_the_resolver_role_after_a_br
     let escalated = events.as_array().expect("events").iter().find(|e| e["event_type"] == "stage_escalated").cloned();
     let escalated = escalated.expect("stage_escalated");
     assert_eq!(escalated["payload"]["added_approvers"], json!(["pm1", "gm1"]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_pickers_list_keycloak_users_clients_roles_and_groups_for_policy_authors() {
+    let (url, realm) = standin().await;
+    let app = spawn_with(options(&url, SECRET, 60)).await;
+    let (status, users) = app.get("/admin/keycloak/users?q=al&limit=10", &viewer()).await;
+    assert_eq!(status, StatusCode::OK, "{users}");
+    assert_eq!(
+        users,
+        json!([{"user_id": "alice", "username": "alice", "email": "alice@example.org", "name": "Alice Ng"},
+               {"user_id": "alan", "username": "alan", "email": "alan@example.org", "name": "Alan Ortiz"}])
+    );
+    let (_, clients) = app.get("/admin/keycloak/clients", &admin()).await;
+    assert_eq!(clients[0], json!({"client_id": "registry-staff-portal", "name": "Registry staff portal"}), "{clients}");
+    let (_, roles) = app.get("/admin/keycloak/roles?q=PROGRAM", &viewer()).await;
+    assert_eq!(
+        roles,
+        json!([{"name": "PROGRAM_MANAGER", "client": null, "description": "PROGRAM_MANAGER of the realm"}])
+    );
+    let (_, roles) = app.get("/admin/keycloak/roles?client=registry-staff-portal", &viewer()).await;
+    assert_eq!(
+        roles,
+        json!([{"name": "APPROVER", "client": "registry-staff-portal", "description": "Approves changes"}])
+    );
+    let (_, groups) = app.get("/admin/keycloak/groups", &viewer()).await;
+    let paths: Vec<&str> = groups.as_array().expect("groups").iter().filter_map(|g| g["path"].as_str()).collect();
+    assert_eq!(paths, ["/districts", "/districts/D1", "/districts/D1/north", "/managers"]);
+
+    let (status, body) = app.get("/admin/keycloak/users?limit=0", &viewer()).await;
+    assert_eq!(
+        (status, body["detail"][0]["loc"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!(["query", "limit"]))
+    );
+    let (status, _) = app.get("/admin/keycloak/users", &service("registry")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a caller service is not a policy author");
+    realm.down.store(true, Ordering::SeqCst);
+    let (status, body) = app.get("/admin/keycloak/groups?q=x", &viewer()).await;
+    assert_eq!(
+        (status, body["errors"][0]["errorCode"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("AWE-011")),
+        "{body}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_keycloak_configured_the_pickers_say_so_with_awe_011() {
+    let app = spawn_app().await;
+    let (status, body) = app.get("/admin/keycloak/users", &viewer()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("keycloak.base_url"), "{message}");
     app.stop().await;
 }

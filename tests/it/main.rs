@@ -1,6 +1,7 @@
 //! End-to-end tests: the real roles against real PostgreSQL and NATS.
 
 mod behaviours;
+mod console;
 mod durability;
 mod flows;
 mod input;

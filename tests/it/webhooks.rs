@@ -146,6 +146,25 @@ async fn a_failing_receiver_gets_the_event_again_after_each_configured_delay() {
     let attempts: i64 =
         sqlx::query_scalar("SELECT count(*) FROM webhook_attempt").fetch_one(&app.pool).await.expect("count");
     assert_eq!(attempts, 6, "every attempt is recorded");
+
+    // One delivery in detail: its attempts in order and the body it sent, byte for byte.
+    let one = &deliveries[0];
+    let (status, detail) = app.get(&format!("/admin/deliveries/{}", one["id"].as_str().expect("id")), &viewer()).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    let codes: Vec<Value> =
+        detail["attempts"].as_array().expect("attempts").iter().map(|a| a["status_code"].clone()).collect();
+    assert_eq!(codes, [json!(500), json!(500), json!(204)], "{detail}");
+    assert!(detail["attempts"][0]["duration_ms"].as_i64().is_some_and(|ms| ms >= 0));
+    let sent = seen.iter().find(|r| r.body["event_id"] == one["event_id"]).expect("received");
+    assert_eq!(detail["body_raw"], sent.raw.as_str(), "the body shown is the body signed and sent");
+    assert_eq!(detail["body"], sent.body);
+    let (status, body) = app.get(&format!("/admin/deliveries/{}", uuid::Uuid::new_v4()), &viewer()).await;
+    assert_eq!((status, body["errors"][0]["errorCode"].as_str()), (StatusCode::NOT_FOUND, Some("AWE-007")));
+    let (_, by_type) =
+        app.get(&format!("/admin/deliveries?request_id={rid}&event_type=request_created"), &viewer()).await;
+    assert!(by_type
+        .as_array()
+        .is_some_and(|l| !l.is_empty() && l.iter().all(|d| d["event_type"] == "request_created")));
     app.stop().await;
 }
 
