@@ -70,6 +70,50 @@ async fn tick(engine: &Engine, bucket: i64) -> anyhow::Result<(Duration, Value)>
     }
 }
 
+/// The operator console's list pages as the browser asks for them: the
+/// ingress served in this process, each answer timed end to end over HTTP.
+async fn console_pages(config: &awe::config::Config, pool: &PgPool) -> anyhow::Result<()> {
+    let bus = awe::bus::Bus::connect(&config.nats).await?;
+    let state = awe::ingress::AppState::new(config.clone(), pool.clone(), bus).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}/v1/awe", listener.local_addr()?);
+    let shutdown = CancellationToken::new();
+    tokio::spawn(awe::ingress::serve(state, listener, shutdown.clone()));
+    use base64::Engine as _;
+    let claims = serde_json::json!({"sub": "scale", "realm_access": {"roles": ["AWE_VIEWER"]}});
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let token = format!("{}.{}.x", b64(&serde_json::json!({"alg": "RS256"})), b64(&claims));
+    let http = reqwest::Client::new();
+    let pages = [
+        ("overview (24h)", "/admin/overview?range=24h".to_owned()),
+        ("overview (30d)", "/admin/overview?range=30d".to_owned()),
+        ("requests in review, page 1", "/requests?status=in_review&limit=50".to_owned()),
+        ("requests in review, page 41", "/requests?status=in_review&limit=50&offset=2000".to_owned()),
+        ("requests of one policy", "/requests?policy_key=scale.cr&limit=50".to_owned()),
+        ("tasks of everyone, open", "/tasks?assignee=&status=open&page_size=50".to_owned()),
+        ("tasks of everyone, overdue", "/tasks?assignee=&overdue=true&page_size=50".to_owned()),
+        ("deliveries, exhausted", "/admin/deliveries?status=exhausted&limit=50".to_owned()),
+        ("audit log", "/admin/audit?limit=50".to_owned()),
+        ("delegations", "/delegations?limit=50".to_owned()),
+    ];
+    for (title, path) in pages {
+        let mut samples = Vec::new();
+        for _ in 0..50 {
+            let started = Instant::now();
+            let response = http.get(format!("{base}{path}")).bearer_auth(&token).send().await?;
+            let status = response.status();
+            response.bytes().await?;
+            samples.push(started.elapsed());
+            if !status.is_success() {
+                bail!("{title}: HTTP {status}");
+            }
+        }
+        println!("console: {title:<28} {}", percentiles(samples));
+    }
+    shutdown.cancel();
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<u64> = std::env::args().skip(1).map(|a| a.parse()).collect::<Result<_, _>>()?;
@@ -132,6 +176,8 @@ async fn main() -> anyhow::Result<()> {
         idle.push(took);
     }
     println!("SLA tick, nothing due                 {}", percentiles(idle));
+
+    console_pages(&config, &pool).await?;
 
     let due: i64 = sqlx::query_scalar(
         "WITH chosen AS (SELECT id FROM approval_request WHERE status = 'in_review' ORDER BY id LIMIT $1)

@@ -100,3 +100,25 @@ PY
   rm -rf "$tmp"
   "$HELM" version --short
 }
+
+# The operator console's Node packages (from the lockfile) and its build in
+# console/dist, which build.rs embeds into the binary; skipped with a notice
+# when Node is missing (the binary then serves a page saying how to build it).
+ensure_console() {
+  if ! command -v npm >/dev/null; then
+    log "npm not found: the binary will carry no console (install Node.js 20 to build it)"
+    return 0
+  fi
+  if [ ! -d console/node_modules ] || [ console/package-lock.json -nt console/node_modules/.package-lock.json ]; then
+    log "installing the console's packages (npm ci)"
+    (cd console && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  log "building the console"
+  (cd console && npm run --silent build)
+}
+
+# Debian's Chromium, for the console's end-to-end run (playwright-core drives
+# it; no browser is downloaded).
+ensure_chromium() {
+  command -v chromium >/dev/null || apt_install chromium
+}
