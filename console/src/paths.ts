@@ -1,0 +1,2 @@
+/** The router's basename: every console page lives under it. */
+export const BASENAME = '/v1/awe/admin/-';
