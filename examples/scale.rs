@@ -48,6 +48,9 @@ async fn explain(pool: &PgPool, title: &str, sql: &str, binds: &[Value]) -> anyh
         query = match bind {
             Value::Null => query.bind(None::<String>),
             Value::String(s) if s == "uuid:null" => query.bind(None::<uuid::Uuid>),
+            Value::String(s) if s == "int:null" => query.bind(None::<i32>),
+            Value::String(s) if s == "ts:null" => query.bind(None::<chrono::DateTime<chrono::Utc>>),
+            Value::Bool(b) => query.bind(*b),
             Value::Number(n) => query.bind(n.as_i64()),
             Value::String(s) if s.starts_with("ts:") => {
                 query.bind(chrono::DateTime::parse_from_rfc3339(&s[3..])?.with_timezone(&chrono::Utc))
@@ -210,21 +213,54 @@ async fn main() -> anyhow::Result<()> {
         &pool,
         "inbox: count",
         &inbox_count,
-        &[someone.clone(), n.clone(), open.clone(), no_uuid.clone(), n.clone(), n.clone(), n.clone()],
+        &[
+            someone.clone(),
+            n.clone(),
+            open.clone(),
+            no_uuid.clone(),
+            n.clone(),
+            n.clone(),
+            n.clone(),
+            Value::Bool(false),
+            Value::String("int:null".into()),
+        ],
     )
     .await?;
     explain(
         &pool,
         "inbox: first page",
         &inbox_page,
-        &[someone, n.clone(), open, no_uuid, n.clone(), n.clone(), n.clone(), Value::from(25), Value::from(0)],
+        &[
+            someone,
+            n.clone(),
+            open,
+            no_uuid,
+            n.clone(),
+            n.clone(),
+            n.clone(),
+            Value::from(25),
+            Value::from(0),
+            Value::Bool(false),
+            Value::String("int:null".into()),
+        ],
     )
     .await?;
     explain(
         &pool,
         "search by artifact",
         &search_sql,
-        &[s, Value::String("cr-4242".into()), n.clone(), n, Value::from(20)],
+        &[
+            s,
+            Value::String("cr-4242".into()),
+            n.clone(),
+            n.clone(),
+            n.clone(),
+            n,
+            Value::String("ts:null".into()),
+            Value::String("ts:null".into()),
+            Value::from(20),
+            Value::from(0),
+        ],
     )
     .await?;
     let now = format!("ts:{}", chrono::Utc::now().to_rfc3339());

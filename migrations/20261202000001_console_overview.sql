@@ -7,10 +7,11 @@ CREATE INDEX approval_request_completed ON approval_request (completed_at) WHERE
 CREATE INDEX approval_request_open ON approval_request (created_at) WHERE status IN ('pending', 'in_review');
 -- SLA breaches per hour or day: an expired task is the breach's mark in the timeline.
 CREATE INDEX approval_event_breach ON approval_event (created_at) WHERE event_type = 'task_expired';
--- Candidates for a stalled stage: a stage can stop being completable only
--- after an approver's task closed without an approval.
-CREATE INDEX approval_task_closed_unapproved ON approval_task (request_id, stage_order)
-    WHERE kind = 'approver' AND status IN ('expired', 'skipped');
-CREATE INDEX approval_decision_unapproved ON approval_decision (request_id, stage_order) WHERE action <> 'approve';
+-- Candidates for a stalled stage: an active stage can stop being completable
+-- only after an approver's task expired or someone decided other than approve
+-- (a skipped task belongs to a stage that already ended). By creation time,
+-- so the overview reads only what is younger than the oldest open request.
+CREATE INDEX approval_task_expired ON approval_task (created_at) WHERE kind = 'approver' AND status = 'expired';
+CREATE INDEX approval_decision_unapproved ON approval_decision (created_at) WHERE action <> 'approve';
 -- Failing deliveries: pending again after at least one attempt.
 CREATE INDEX webhook_delivery_failing ON webhook_delivery (created_at) WHERE status = 'pending' AND attempt > 0;

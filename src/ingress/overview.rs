@@ -18,8 +18,10 @@ use super::AppState;
 use crate::error::{ApiError, Result};
 use crate::store::{overview, reads};
 
-/// Stall candidates examined per call; more are reported as `stalled_exact: false`.
-const STALL_SCAN: i64 = 200;
+/// Stall candidates examined per call, newest first; more are reported as
+/// `stalled_exact: false` (the count is then a lower bound). Each costs a
+/// request's state read, so this bounds the overview's time.
+const STALL_SCAN: i64 = 50;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -52,16 +52,23 @@ pub async fn oldest_open(conn: &mut PgConnection) -> sqlx::Result<Option<Oldest>
     .await
 }
 
-/// Requests in review with an active stage where an approver's task closed
-/// without an approval: the only stages that can have stalled. Newest first.
+/// Requests in review where an approver's task expired or someone decided
+/// other than approve: the only ones whose active stage can have stalled.
+/// Both happened after the oldest open request was created, which bounds the
+/// indexes read. Newest first.
 pub async fn stall_candidates(conn: &mut PgConnection, limit: i64) -> sqlx::Result<Vec<Uuid>> {
     sqlx::query_scalar!(
         r#"SELECT r.id AS "id!" FROM approval_request r
            WHERE r.status = 'in_review'
              AND r.id IN (SELECT t.request_id FROM approval_task t
-                           WHERE t.kind = 'approver' AND t.status IN ('expired', 'skipped')
+                           WHERE t.kind = 'approver' AND t.status = 'expired' AND t.created_at >= (
+                             SELECT coalesce(min(created_at), now()) FROM approval_request
+                             WHERE status IN ('pending', 'in_review'))
                           UNION
-                          SELECT d.request_id FROM approval_decision d WHERE d.action <> 'approve')
+                          SELECT d.request_id FROM approval_decision d
+                           WHERE d.action <> 'approve' AND d.created_at >= (
+                             SELECT coalesce(min(created_at), now()) FROM approval_request
+                             WHERE status IN ('pending', 'in_review')))
            ORDER BY r.created_at DESC
            LIMIT $1"#,
         limit
