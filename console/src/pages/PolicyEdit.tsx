@@ -249,7 +249,7 @@ function StageEditor({ index, stage: s, count, at, onChange, onMove, onRemove }:
         />
         <SelectField label="On empty" value={s.on_empty} options={ON_EMPTY.map((m) => ({ value: m, label: m === 'block' ? 'block (reject the request)' : 'skip the stage' }))} errors={at(`${p}.on_empty`)} onChange={(v) => onChange({ on_empty: v })} />
         <TextField label="SLA hours" inputMode="decimal" value={s.sla_hours} errors={at(`${p}.sla_hours`)} onChange={(v) => onChange({ sla_hours: v })} />
-        <SelectField label="On breach" value={s.on_breach} options={[{ value: '' as const, label: 'none' }, ...ON_BREACH.map((m) => ({ value: m, label: m }))]} errors={at(`${p}.on_breach`)} onChange={(v) => onChange({ on_breach: v })} />
+        <SelectField label="On breach" value={s.on_breach} options={[{ value: '' as const, label: 'default (notify)' }, ...ON_BREACH.map((m) => ({ value: m, label: m }))]} errors={at(`${p}.on_breach`)} onChange={(v) => onChange({ on_breach: v })} />
       </div>
       <JsonTextarea label="Skip if (JSONLogic)" value={s.skip_if} rows={3} hint="Blank: never skipped. Evaluated against the request context." errors={at(`${p}.skip_if`, true)} onChange={(v) => onChange({ skip_if: v })} />
       <RuleList title="Rules" stageLabel={label} path={`${p}.rules`} rules={s.rules} at={at} onRule={(j, patch) => setRule('rules', j, patch)} onChange={(rules) => onChange({ rules })} />
