@@ -621,16 +621,290 @@ async function main() {
     if (body[0].before?.status !== 'draft') console.log(`  note: the policy.activate audit row has before=${JSON.stringify(body[0].before)} (the reference writes {status, version}); the console shows the change as added`);
   }, { ui: true });
 
+  // ------------------------------------------------------------ more admin pages
+
+  /** A fresh request through the API (the registry service's token), without a callback URL. */
+  async function freshRequest(tag) {
+    const artifactId = `${ARTIFACT_ID}-${tag}`;
+    const res = await awaitCommand(await api(AWE, 'POST', '/v1/awe/requests', {
+      token: ctx.serviceToken,
+      headers: { 'Idempotency-Key': `e2e-${artifactId}` },
+      body: { policy_key: POLICY_KEY, artifact_type: ARTIFACT_TYPE, artifact_id: artifactId, context: { district: 'D1', amount: 10 }, requester: 'registrar-1' },
+    }), ctx.serviceToken);
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.equal(res.body.status, 'in_review');
+    return { id: res.body.request_id, artifactId, tasks: res.body.tasks };
+  }
+
+  /** `datetime-local` value of a moment in this machine's (and the browser's) time zone. */
+  const localInput = (d) => new Date(d.getTime() - d.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+
+  await step('17-admin-creates-and-revokes-a-delegation', async () => {
+    const token = await adminToken();
+    const reason = `E2E cover for ${ARTIFACT_ID}`;
+    await admin.getByRole('link', { name: 'Delegations', exact: true }).click();
+    await admin.waitForURL(/\/delegations(\?.*)?$/);
+    const form = admin.getByRole('form', { name: 'New delegation' });
+    await form.waitFor();
+    const now = new Date();
+    await fill(form, ['User (delegating)'], 'alice', '"User (delegating)" (Delegations.tsx)');
+    await fill(form, ['Delegate to'], 'bob', '"Delegate to" (Delegations.tsx)');
+    await fill(form, ['Starts at'], localInput(now), '"Starts at" (Delegations.tsx)');
+    await fill(form, ['Ends at'], localInput(new Date(now.getTime() + 24 * 3600 * 1000)), '"Ends at" (Delegations.tsx)');
+    await fill(form, ['Reason'], reason, '"Reason" (Delegations.tsx)');
+    await visited(admin, 'filled');
+    await (await button(form, 'Create delegation')).click();
+    await admin.getByRole('status').filter({ hasText: 'Delegation created.' }).waitFor();
+    const row = admin.getByRole('row').filter({ hasText: reason });
+    await row.waitFor();
+    await row.getByText('in force', { exact: true }).waitFor();
+    assert.deepEqual(await row.getByRole('cell').evaluateAll((cs) => cs.slice(0, 2).map((c) => c.textContent.trim())), ['alice', 'bob']);
+    await visited(admin, 'listed');
+    const created = (await api(AWE, 'GET', '/v1/awe/delegations?user_id=alice', { token })).body.find((d) => d.reason === reason);
+    assert.ok(created, 'the delegation is not in GET /v1/awe/delegations');
+    assert.equal(created.delegate_to, 'bob');
+    assert.equal(created.created_by, JSON.parse(Buffer.from(token.split('.')[1], 'base64url')).sub, 'created_by is not the admin');
+    const hours = (Date.parse(created.ends_at) - Date.parse(created.starts_at)) / 3600e3;
+    assert.ok(hours > 23.9 && hours < 24.1, `the window is ${hours} h, not a day`);
+    assert.ok(Math.abs(Date.parse(created.starts_at) - now.getTime()) < 120e3, `starts_at ${created.starts_at} is not now (${now.toISOString()})`);
+    await row.getByRole('button', { name: 'Revoke delegation of alice to bob', exact: true }).click();
+    const d = await dialog(admin);
+    await d.getByText('Revoke this delegation?').waitFor();
+    await visited(admin, 'confirm');
+    await d.getByRole('button', { name: 'Revoke', exact: true }).click();
+    await d.waitFor({ state: 'hidden' });
+    await row.waitFor({ state: 'detached' });
+    await visited(admin, 'revoked');
+    await eventually('the delegation to leave GET /v1/awe/delegations', async () => {
+      const { status, body } = await api(AWE, 'GET', '/v1/awe/delegations', { token });
+      assert.equal(status, 200);
+      const still = body.find((x) => x.id === created.id);
+      return !still || Boolean(still.revoked_at);
+    });
+    const { body: audit } = await api(AWE, 'GET', `/v1/awe/admin/audit?resource_id=${created.id}`, { token });
+    assert.deepEqual(audit.map((a) => a.action).sort(), ['delegation.create', 'delegation.delete'], 'the delegation\'s audit rows');
+  }, { ui: true });
+
+  await step('18-admin-manages-callback-secrets', async () => {
+    const token = await adminToken();
+    await admin.getByRole('link', { name: 'Callback secrets', exact: true }).click();
+    await admin.waitForURL(/\/secrets(\?.*)?$/);
+    const form = admin.getByRole('form', { name: 'New secret' });
+    await fill(form, ["Caller service (its token's sub)"], 'registry', '"Caller service" (Secrets.tsx)');
+    await (await button(form, 'Create secret')).click();
+    const once = admin.getByRole('alert').filter({ has: admin.getByRole('heading', { name: 'New secret for registry' }) });
+    await once.waitFor();
+    await once.getByText('Copy it now: it will not be shown again.').waitFor();
+    const secret = (await once.getByLabel('Secret value').textContent()).trim();
+    assert.match(secret, /^[A-Za-z0-9+/=_-]{32,}$/, `the secret shown is "${secret}"`);
+    await once.getByRole('button', { name: 'Copy secret', exact: true }).waitFor();
+    await visited(admin, 'shown-once');
+    const listed = await eventually('the secret of registry in the list', async () => (await api(AWE, 'GET', '/v1/awe/admin/callback-secrets?caller_service=registry', { token })).body?.find?.((s) => s.status === 'active'));
+    assert.ok(!JSON.stringify(listed).includes(secret), 'the list API returns the secret itself');
+    const section = admin.getByRole('region', { name: 'registry' }).or(admin.locator('section').filter({ has: admin.getByRole('heading', { name: 'registry', exact: true }) }));
+    await section.first().getByText(`${listed.fingerprint.slice(0, 16)}…`).waitFor();
+    // Reloaded, the page has forgotten it: nowhere in the DOM or the storage.
+    await admin.reload();
+    await section.first().getByText(`${listed.fingerprint.slice(0, 16)}…`).waitFor();
+    assert.equal(await admin.getByRole('heading', { name: 'New secret for registry' }).count(), 0, 'the one-time panel is back after a reload');
+    const leaks = await admin.evaluate((s) => [document.documentElement.outerHTML.includes(s) && 'DOM', JSON.stringify({ ...localStorage }).includes(s) && 'localStorage', JSON.stringify({ ...sessionStorage }).includes(s) && 'sessionStorage'].filter(Boolean), secret);
+    assert.deepEqual(leaks, [], 'the secret is still in the page after a reload');
+    await visited(admin, 'reloaded');
+    // Rotate: a successor is shown once, the old one keeps signing until valid_until.
+    const short = listed.fingerprint.slice(0, 8);
+    await (await button(admin, `Rotate secret ${short} of registry`)).click();
+    let d = await dialog(admin);
+    await d.getByText('Rotate the secret of registry?').waitFor();
+    await visited(admin, 'rotate-confirm');
+    await d.getByRole('button', { name: 'Rotate', exact: true }).click();
+    await once.waitFor();
+    const successor = (await once.getByLabel('Secret value').textContent()).trim();
+    assert.match(successor, /^[A-Za-z0-9+/=_-]{32,}$/);
+    assert.notEqual(successor, secret, 'the rotation showed the old secret');
+    await once.getByText(`The previous secret (${listed.fingerprint.slice(0, 16)}…) stays valid until`).waitFor();
+    const shownUntil = await once.locator('time').getAttribute('datetime');
+    const old = (await api(AWE, 'GET', '/v1/awe/admin/callback-secrets?caller_service=registry', { token })).body.find((s) => s.id === listed.id);
+    assert.equal(old.status, 'rotated');
+    assert.ok(old.valid_until && Date.parse(old.valid_until) > Date.now(), `the rotated secret has valid_until ${old.valid_until}`);
+    assert.equal(Date.parse(shownUntil), Date.parse(old.valid_until), 'the panel shows another valid_until than the API');
+    const oldRow = admin.getByRole('row').filter({ hasText: `${listed.fingerprint.slice(0, 16)}…` });
+    await oldRow.getByText('rotated', { exact: true }).waitFor();
+    assert.equal(Date.parse(await oldRow.getByRole('cell').nth(4).locator('time').getAttribute('datetime')), Date.parse(old.valid_until), 'the row does not show valid_until');
+    await visited(admin, 'rotated');
+    await (await button(once, 'I have stored it')).click();
+    await once.waitFor({ state: 'detached' });
+    // Revoke the rotated one: it stops signing at once.
+    await (await button(oldRow, `Revoke secret ${short} of registry`)).click();
+    d = await dialog(admin);
+    await d.getByText('Revoke this secret of registry?').waitFor();
+    await d.getByRole('button', { name: 'Revoke', exact: true }).click();
+    await oldRow.getByText('revoked', { exact: true }).waitFor();
+    assert.equal(await oldRow.getByRole('button').count(), 0, 'a revoked secret still has actions');
+    await visited(admin, 'revoked');
+    const after = (await api(AWE, 'GET', '/v1/awe/admin/callback-secrets?caller_service=registry', { token })).body;
+    assert.equal(after.find((s) => s.id === listed.id)?.status, 'revoked');
+    assert.equal(after.filter((s) => s.status === 'active').length, 1, `active secrets: ${JSON.stringify(after.map((s) => s.status))}`);
+  }, { ui: true });
+
+  await step('19-admin-adds-a-version-and-compares', async () => {
+    const renamed = 'District officers (v2)';
+    await admin.goto(url(`/policies/${POLICY_KEY}`));
+    const v1row = admin.getByRole('row').filter({ has: admin.getByRole('link', { name: 'v1', exact: true }) });
+    await v1row.getByRole('link', { name: 'New version from this', exact: true }).click();
+    await admin.waitForURL((u) => u.pathname.endsWith(`/policies/${POLICY_KEY}/v/1/edit`));
+    await admin.getByRole('heading', { name: `New version of ${POLICY_KEY} (from v1)` }).waitFor();
+    const s1 = admin.getByRole('group', { name: /^Stage 1\b/ }).first();
+    await fill(s1, ['Stage name'], renamed, '"Stage name" (in stage)');
+    await admin.getByRole('group', { name: `Stage 1 (${renamed})`, exact: true }).waitFor();
+    await visited(admin, 'editor');
+    await (await button(admin, 'Save')).click();
+    await admin.waitForURL((u) => u.pathname.endsWith(`/policies/${POLICY_KEY}/v/2`));
+    const { status, body } = await api(AWE, 'GET', `/v1/awe/policies/${POLICY_KEY}/versions/2`, { token: await adminToken() });
+    assert.equal(status, 200, 'no version 2');
+    assert.equal(body.status, 'draft');
+    assert.deepEqual(body.stages.map((s) => s.name), [renamed, 'State directors']);
+    assert.equal((await api(AWE, 'GET', `/v1/awe/policies/${POLICY_KEY}/versions/1`, { token: await adminToken() })).body.status, 'active', 'v1 is no longer active');
+    await admin.goto(url(`/policies/${POLICY_KEY}/diff?a=1&b=2`));
+    await admin.getByRole('heading', { name: `Compare versions of ${POLICY_KEY}` }).waitFor();
+    const nameRow = admin.getByRole('row').filter({ has: admin.getByRole('rowheader', { name: 'stages[0].name', exact: true }) });
+    await nameRow.waitFor();
+    assert.equal(await nameRow.getAttribute('class'), 'diff-changed', 'the stage name is not marked changed');
+    assert.equal((await nameRow.locator('pre.del').textContent()).trim(), '"District officers"');
+    assert.equal((await nameRow.locator('pre.ins').textContent()).trim(), `"${renamed}"`);
+    // Only the name changed (volatile keys ignored by default).
+    const paths = await admin.locator('table.diff tbody th[scope=row]').allTextContents();
+    assert.deepEqual(paths.filter((p) => !/\.id$|_id$/.test(p)), ['stages[0].name'], `changed paths: ${paths}`);
+    assert.match(await admin.locator('p[aria-live]').first().textContent(), new RegExp(`^${paths.length} changed, 0 added, 0 removed$`), `changed paths: ${paths}`);
+    await visited(admin, 'diff');
+  }, { ui: true });
+
+  await step('20-refused-policy-shows-the-api-code', async () => {
+    const fresh = `${POLICY_KEY}-dup`;
+    const versionsBefore = (await api(AWE, 'GET', `/v1/awe/policies/${POLICY_KEY}/versions`, { token: await adminToken() })).body.length;
+    await admin.goto(url('/policies/new'));
+    await fill(admin, ['Policy key'], fresh, '"Policy key"');
+    await fill(admin, ['Name'], 'E2E refused', '"Name" (policy)');
+    await fill(admin, ['Artifact type'], ARTIFACT_TYPE, '"Artifact type"');
+    const s1 = admin.getByRole('group', { name: /^Stage 1\b/ }).first();
+    await fill(s1, ['Stage name'], 'First', '"Stage name"');
+    await ruleUser(s1, 'alice');
+    await (await button(admin, 'Add stage')).click();
+    const s2 = admin.getByRole('group', { name: /^Stage 2\b/ }).first();
+    await fill(s2, ['Stage name'], 'Second', '"Stage name"');
+    await ruleUser(s2, 'bob');
+    // The same stage order twice: the form lets it through, the service refuses it (AWE-010, a field).
+    await fill(s2, ['Stage order'], '1', '"Stage order"');
+    await (await button(admin, 'Save')).click();
+    const banner = admin.locator('.problems').getByRole('alert').filter({ hasText: 'The service refused the policy' });
+    await banner.getByText('AWE-010', { exact: true }).waitFor();
+    const order2 = s2.getByLabel('Stage order', { exact: true });
+    assert.equal(await order2.getAttribute('aria-invalid'), 'true', 'stage 2 order is not marked invalid');
+    const describedBy = (await order2.getAttribute('aria-describedby')).split(' ').find((x) => x.endsWith('-err'));
+    assert.ok(describedBy, 'stage 2 order has no error message tied to it');
+    const msg = await admin.evaluate((id) => document.getElementById(id)?.textContent ?? '', describedBy);
+    assert.match(msg, /1 is already used by stages\[0\]/, `the message next to stage 2's order is "${msg}"`);
+    assert.equal(await s1.getByLabel('Stage order', { exact: true }).getAttribute('aria-invalid'), 'false', 'stage 1 order marked invalid too');
+    await visited(admin, 'field-error');
+    // Fixed, but under a key that exists: 409 AWE-002.
+    await fill(s2, ['Stage order'], '2', '"Stage order"');
+    await fill(admin, ['Policy key'], POLICY_KEY, '"Policy key"');
+    await (await button(admin, 'Save')).click();
+    await banner.getByText('AWE-002', { exact: true }).waitFor();
+    assert.ok(admin.url().endsWith('/policies/new'), `left the editor for ${admin.url()}`);
+    assert.equal(await order2.getAttribute('aria-invalid'), 'false', 'the old field error stayed');
+    await visited(admin, 'conflict');
+    const token = await adminToken();
+    assert.equal((await api(AWE, 'GET', `/v1/awe/policies/${fresh}/versions/1`, { token })).status, 404, 'the refused policy was stored');
+    assert.equal((await api(AWE, 'GET', `/v1/awe/policies/${POLICY_KEY}/versions`, { token })).body.length, versionsBefore, 'the conflict changed the existing policy');
+  }, { ui: true });
+
+  await step('21-admin-cancels-a-request', async () => {
+    const token = await adminToken();
+    const reason = 'Raised by mistake (e2e)';
+    const r = await freshRequest('CANCEL');
+    ctx.cancelRequestId = r.id;
+    await admin.goto(url(`/requests/${r.id}`));
+    await admin.getByText(r.artifactId).first().waitFor();
+    await (await button(admin, 'Cancel request')).click();
+    const d = await dialog(admin);
+    await d.getByText('Cancel this request?').waitFor();
+    await fill(d, ['Reason'], reason, '"Reason" (cancel dialog)');
+    await visited(admin, 'confirm');
+    await d.getByRole('button', { name: 'Cancel request', exact: true }).click();
+    await d.waitFor({ state: 'hidden' });
+    await eventually('the request to be cancelled', async () => (await api(AWE, 'GET', `/v1/awe/requests/${r.id}`, { token })).body?.status === 'cancelled');
+    await admin.getByText(/request[_ ]cancelled/i).first().waitFor();
+    await admin.locator('.badge').filter({ hasText: /^cancelled$/ }).first().waitFor();
+    await admin.getByText(reason).first().waitFor();
+    assert.equal(await admin.getByRole('button', { name: 'Cancel request', exact: true }).count(), 0, 'a cancelled request can still be cancelled');
+    await visited(admin, 'cancelled');
+    const { body: tasks } = await api(AWE, 'GET', `/v1/awe/tasks?assignee=&status=open&request_id=${r.id}`, { token });
+    assert.equal(tasks.items.length, 0, 'the cancelled request still has open tasks');
+    const { body: audit } = await api(AWE, 'GET', `/v1/awe/admin/audit?action=request.cancel&resource_id=${r.id}`, { token });
+    assert.equal(audit.length, 1, 'no request.cancel audit row');
+    assert.equal(audit[0].metadata?.reason, reason);
+    await admin.getByRole('link', { name: 'Audit log', exact: true }).click();
+    await admin.waitForURL(/\/audit(\?.*)?$/);
+    await fill(admin, ['Action'], 'request.cancel', '"Action" (audit filter)');
+    await admin.keyboard.press('Enter');
+    const details = admin.getByRole('button', { name: `Details of request.cancel on ${r.id}`, exact: true });
+    await details.waitFor();
+    assert.deepEqual([...new Set(await admin.locator('table tbody td code').filter({ hasText: /^[a-z]+\.[a-z_]+$/ }).allTextContents())], ['request.cancel'], 'the audit filter shows other actions');
+    await visited(admin, 'audit');
+  }, { ui: true });
+
+  await step('22-admin-reassigns-from-the-task-list', async () => {
+    const token = await adminToken();
+    const r = await freshRequest('TASK');
+    ctx.taskRequestId = r.id;
+    assert.deepEqual(r.tasks.map((t) => t.assignee), ['alice'], 'the delegation (revoked) still routes alice to bob');
+    await admin.getByRole('link', { name: 'Tasks', exact: true }).click();
+    await admin.waitForURL(/\/tasks(\?.*)?$/);
+    const filters = admin.getByRole('search', { name: 'Filters' });
+    await filters.getByLabel('Status', { exact: true }).selectOption('open');
+    await admin.waitForURL(/status=open/);
+    const overdue = filters.getByLabel('Overdue only');
+    // Overdue only: these tasks have no SLA, so none.
+    await overdue.click();
+    await admin.waitForURL(/overdue=true/);
+    await admin.getByText('No tasks match.').waitFor();
+    await visited(admin, 'overdue-only');
+    await overdue.click();
+    await admin.waitForURL((u) => !u.search.includes('overdue'));
+    const assignee = filters.getByLabel('Assignee', { exact: true });
+    assert.equal(await assignee.inputValue(), '', 'the assignee filter is not "everyone"');
+    const row = admin.getByRole('row').filter({ has: admin.getByRole('link', { name: `Request ${r.id}`, exact: true }) });
+    await row.waitFor();
+    // Every row is open, across people.
+    const statuses = await admin.locator('table tbody tr td:nth-child(2) .badge:first-child').allTextContents();
+    assert.ok(statuses.length >= 1 && statuses.every((s) => s === 'open'), `statuses listed: ${statuses}`);
+    const { body: api_open } = await api(AWE, 'GET', '/v1/awe/tasks?assignee=&status=open&page_size=25', { token });
+    assert.equal(await admin.locator('table tbody tr').count(), api_open.items.length, 'the list does not show every open task');
+    await visited(admin, 'open');
+    await row.getByRole('button', { name: 'Reassign task of alice', exact: true }).click();
+    const d = await dialog(admin);
+    await fill(d, ['New assignee'], 'bob', '"New assignee"');
+    await fill(d, ['Reason'], 'Balancing the queue (e2e)', '"Reason"');
+    await visited(admin, 'dialog');
+    await d.getByRole('button', { name: 'Reassign', exact: true }).click();
+    const task = await eventually('the task to be bob\'s', async () => (await api(AWE, 'GET', `/v1/awe/tasks?assignee=bob&status=open&request_id=${r.id}`, { token })).body?.items?.[0]);
+    assert.equal(task.reassigned_from, 'alice');
+    const bobRow = admin.getByRole('row').filter({ has: admin.getByRole('link', { name: `Request ${r.id}`, exact: true }) }).filter({ hasText: 'reassigned from alice' });
+    await bobRow.waitFor({ timeout: UI_TIMEOUT * 2 });
+    assert.match(await bobRow.getByRole('cell').first().textContent(), /^bob\b/);
+    await visited(admin, 'reassigned');
+  }, { ui: true });
+
   // ------------------------------------------------------------ viewer
   const viewer = await newPage('viewer');
 
-  await step('17-viewer-signs-in', async () => {
+  await step('23-viewer-signs-in', async () => {
     await signIn(viewer, 'viewer', 'viewer');
     ctx.viewerSignedIn = true;
     await visited(viewer);
   }, { ui: true });
 
-  await step('18-viewer-can-change-nothing', async () => {
+  await step('24-viewer-can-change-nothing', async () => {
     assert.ok(ctx.viewerSignedIn, 'the viewer is not signed in');
     const deliveryId = (await api(AWE, 'GET', `/v1/awe/admin/deliveries?request_id=${ctx.requestId}`, { token: await adminToken() })).body?.[0]?.id;
     const routes = [
@@ -639,10 +913,16 @@ async function main() {
       ['policy', `/policies/${POLICY_KEY}`],
       ['policy-version', `/policies/${POLICY_KEY}/v/1`],
       ['policy-diff', `/policies/${POLICY_KEY}/diff`],
+      ['policy-diff-1-2', `/policies/${POLICY_KEY}/diff?a=1&b=2`],
+      ['policy-version-2', `/policies/${POLICY_KEY}/v/2`],
+      ['policy-edit-2', `/policies/${POLICY_KEY}/v/2/edit`],
       ['policy-new', '/policies/new'],
       ['policy-edit', `/policies/${POLICY_KEY}/v/1/edit`],
       ['requests', '/requests'],
       ['request', `/requests/${ctx.requestId}`],
+      ...(ctx.cancelRequestId ? [['request-cancelled', `/requests/${ctx.cancelRequestId}`]] : []),
+      ...(ctx.taskRequestId ? [['request-open', `/requests/${ctx.taskRequestId}`]] : []),
+      ['tasks-open', '/tasks?status=open'],
       ['tasks', '/tasks'],
       ['delegations', '/delegations'],
       ['deliveries', '/deliveries'],
@@ -694,7 +974,7 @@ async function main() {
   }, { ui: true });
 
   // ------------------------------------------------------------ numbers
-  await step('19-initial-js-size', async () => {
+  await step('25-initial-js-size', async () => {
     assert.ok(fs.existsSync(path.join(DIST, 'index.html')), 'console/dist/index.html is missing: run `npm run build`');
     const b = initialBundle(DIST);
     ctx.bundle = b;
@@ -704,7 +984,7 @@ async function main() {
     assert.ok(b.total <= JS_BUDGET, `initial load is ${(b.total / 1024).toFixed(1)} KB gzipped, over ${JS_BUDGET / 1024} KB`);
   });
 
-  await step('20-list-api-latency', async () => {
+  await step('26-list-api-latency', async () => {
     const token = await adminToken();
     const defaults = [
       '/v1/awe/admin/overview', '/v1/awe/policies', `/v1/awe/policies/${POLICY_KEY}/versions`, '/v1/awe/requests?limit=50',
