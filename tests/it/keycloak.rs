@@ -517,6 +517,8 @@ async fn the_pickers_list_keycloak_users_clients_roles_and_groups_for_policy_aut
         roles,
         json!([{"name": "APPROVER", "client": "registry-staff-portal", "description": "Approves changes"}])
     );
+    let (status, none) = app.get("/admin/keycloak/roles?client=no-such-client", &viewer()).await;
+    assert_eq!((status, none), (StatusCode::OK, json!([])), "an unknown client has no roles to pick");
     let (_, groups) = app.get("/admin/keycloak/groups", &viewer()).await;
     let paths: Vec<&str> = groups.as_array().expect("groups").iter().filter_map(|g| g["path"].as_str()).collect();
     assert_eq!(paths, ["/districts", "/districts/D1", "/districts/D1/north", "/managers"]);
