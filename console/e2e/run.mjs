@@ -15,6 +15,7 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -65,6 +66,7 @@ let kc;
 let receiver;
 let browser;
 let staticConsole;
+let resolverStub;
 let consoleOrigin = AWE;
 const pages = new Set();
 const apiCalls = new Map(); // GET list URLs the console called, path → one full URL
@@ -155,8 +157,8 @@ async function dialog(page) {
 
 const url = (p) => `${consoleOrigin}${BASE_PATH}${p.replace(/^\//, '')}`;
 
-async function newPage(role) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+async function newPage(role, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
   const page = await context.newPage();
   page.setDefaultTimeout(UI_TIMEOUT);
   pages.add(page);
@@ -260,6 +262,8 @@ async function main() {
       AWE__WEBHOOK__MAX_ATTEMPTS: '2',
       AWE__WEBHOOK__BACKOFF_SECONDS: '1',
       AWE__WEBHOOK__TIMEOUT_SECONDS: '3',
+      AWE__RESOLVER__RETRIES: '0',
+      AWE__RESOLVER__HTTP_TIMEOUT_SECONDS: '3',
       AWE__ENGINE__RELAY_GRACE_SECONDS: '2',
       AWE__ENGINE__RELAY_INTERVAL_SECONDS: '1',
       AWE__LOG__FORMAT: 'json',
@@ -895,6 +899,192 @@ async function main() {
     await visited(admin, 'reassigned');
   }, { ui: true });
 
+  // ------------------------------------------------------------ re-drive, bulk retry, time zone, dark theme
+
+  await step('22a-admin-redrives-a-failed-resolution', async () => {
+    const token = await adminToken();
+    const httpKey = `${POLICY_KEY}-http`;
+    resolverStub = await startResolverStub();
+    resolverStub.state.userIds = ['bob'];
+    const created = await awaitCommand(await api(AWE, 'POST', '/v1/awe/policies', {
+      token,
+      body: {
+        policy_key: httpKey, name: 'E2E resolved by HTTP', artifact_type: ARTIFACT_TYPE,
+        stages: [{ name: 'Resolved reviewers', stage_order: 1, mode: 'all', rules: [{ rule_type: 'http', rule_value: { url: resolverStub.url } }] }],
+      },
+    }), token);
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const act = await awaitCommand(await api(AWE, 'POST', `/v1/awe/policies/${httpKey}/versions/1/activate`, { token }), token);
+    assert.equal(act.status, 200, JSON.stringify(act.body));
+    const artifactId = `${ARTIFACT_ID}-HTTP`;
+    const res = await awaitCommand(await api(AWE, 'POST', '/v1/awe/requests', {
+      token: ctx.serviceToken,
+      headers: { 'Idempotency-Key': `e2e-${artifactId}` },
+      body: { policy_key: httpKey, artifact_type: ARTIFACT_TYPE, artifact_id: artifactId, context: { district: 'D1', amount: 10 }, requester: 'registrar-1' },
+    }), ctx.serviceToken);
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    assert.equal(res.body.status, 'pending', `the request is ${res.body.status} while the resolver answers 500`);
+    assert.deepEqual(res.body.tasks, []);
+    const id = res.body.request_id;
+    ctx.redriveRequestId = id;
+    assert.ok(resolverStub.state.calls.some((c) => c.answered === 500 && c.method === 'POST' && c.body?.context?.district === 'D1'), `the resolver was not called with the context: ${JSON.stringify(resolverStub.state.calls)}`);
+    const failed = await eventually('the stage to show the resolution failure', async () => {
+      const { body } = await api(AWE, 'GET', `/v1/awe/requests/${id}`, { token });
+      return /resolution failed/.test(body?.stages?.[0]?.reason ?? '') ? body : null;
+    });
+    assert.equal(failed.status, 'pending');
+    assert.match(failed.stages[0].reason, /HTTP 500/, `stage 1 reason: ${failed.stages[0].reason}`);
+    // The resolver recovers; the admin re-drives from the request page.
+    resolverStub.state.status = 200;
+    await admin.goto(url(`/requests/${id}`));
+    await admin.getByText(/^Reason: resolution failed: .*HTTP 500/).first().waitFor();
+    await admin.getByText('Approver resolution failed', { exact: true }).first().waitFor();
+    await admin.locator('.badge').filter({ hasText: /^resolving$/ }).first().waitFor();
+    assert.equal(await admin.getByRole('button', { name: /^Reassign task of/ }).count(), 0, 'a pending request shows tasks');
+    await visited(admin, 'failed');
+    await (await button(admin, 'Re-drive resolution', '"Re-drive resolution" (RequestDetail.tsx)')).click();
+    const confirm = admin.getByRole('alertdialog').or(admin.getByRole('dialog'));
+    if (await confirm.first().isVisible().catch(() => false)) {
+      await visited(admin, 'confirm');
+      await confirm.first().getByRole('button', { name: /^re-?drive/i }).click();
+    }
+    await admin.getByRole('status').filter({ hasText: 'Resolution re-driven.' }).waitFor();
+    const after = await eventually('the request to be in review', async () => {
+      const { body } = await api(AWE, 'GET', `/v1/awe/requests/${id}`, { token });
+      return body?.status === 'in_review' ? body : null;
+    }, { timeout: 20000 });
+    assert.equal(after.stages[0].open_tasks, 1, `stage 1: ${JSON.stringify(after.stages[0])}`);
+    const { body: tasks } = await api(AWE, 'GET', `/v1/awe/tasks?assignee=&status=open&request_id=${id}`, { token });
+    assert.deepEqual(tasks.items.map((t) => t.assignee), ['bob'], 'the re-drive did not make a task for the resolved user');
+    assert.ok(resolverStub.state.calls.some((c) => c.answered === 200), 'the resolver was not called again');
+    await admin.reload();
+    await admin.getByRole('button', { name: 'Reassign task of bob', exact: true }).waitFor();
+    await admin.locator('.badge').filter({ hasText: /^in review$/ }).first().waitFor();
+    assert.equal(await admin.getByRole('button', { name: 'Re-drive resolution', exact: true }).count(), 1, 'the page lost its admin actions');
+    await visited(admin, 'in-review');
+    const { body: audit } = await api(AWE, 'GET', `/v1/awe/admin/audit?resource_id=${id}`, { token });
+    if (!audit.some((a) => /resolve|redrive/.test(a.action))) console.log(`  note: no re-drive audit row for ${id} (actions: ${audit.map((a) => a.action).join(', ')})`);
+  }, { ui: true });
+
+  await step('22b-admin-retries-all-exhausted-deliveries', async () => {
+    const token = await adminToken();
+    receiver.fail();
+    const artifactId = `${ARTIFACT_ID}-BULK`;
+    const res = await awaitCommand(await api(AWE, 'POST', '/v1/awe/requests', {
+      token: ctx.serviceToken,
+      headers: { 'Idempotency-Key': `e2e-${artifactId}` },
+      body: { policy_key: POLICY_KEY, artifact_type: ARTIFACT_TYPE, artifact_id: artifactId, context: { district: 'D1', amount: 10 }, callback_url: receiver.url, requester: 'registrar-1' },
+    }), ctx.serviceToken);
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const id = res.body.request_id;
+    // A second event for the callback: the admin cancels it.
+    const cancelled = await awaitCommand(await api(AWE, 'POST', `/v1/awe/requests/${id}/cancel`, { token, body: { reason: 'Bulk retry scenario (e2e)' } }), token);
+    assert.ok(cancelled.status < 300, `cancel: ${cancelled.status} ${JSON.stringify(cancelled.body)}`);
+    const all = await eventually('two or more deliveries of the request to be exhausted, none pending', async () => {
+      const { body } = await api(AWE, 'GET', `/v1/awe/admin/deliveries?request_id=${id}`, { token });
+      if (!Array.isArray(body) || body.some((d) => d.status !== 'exhausted')) return null;
+      return body.length >= 2 && body.some((d) => d.event_type === 'request_cancelled') ? body : null;
+    }, { timeout: 60000, interval: 1000 });
+    const { body: exhausted } = await api(AWE, 'GET', `/v1/awe/admin/deliveries?request_id=${id}&status=exhausted`, { token });
+    assert.equal(exhausted.length, all.length);
+    assert.ok(exhausted.length >= 2, `only ${exhausted.length} exhausted`);
+    await admin.goto(url(`/deliveries?status=exhausted&request_id=${id}`));
+    const filters = admin.getByRole('search', { name: 'Filters' }).or(admin.locator('form[role=search]')).first();
+    assert.equal(await filters.getByLabel('Status', { exact: true }).inputValue(), 'exhausted', 'the status filter is not exhausted');
+    assert.equal(await filters.getByLabel('Request id', { exact: true }).inputValue(), id, 'the request filter is not the request');
+    await eventually('the table to list the exhausted deliveries', async () => (await admin.locator('table tbody tr').count()) === exhausted.length, { timeout: UI_TIMEOUT });
+    await visited(admin, 'filtered');
+    await (await button(admin, 'Retry all exhausted matching', '"Retry all exhausted matching" (Deliveries.tsx)')).click();
+    const d = await dialog(admin);
+    await d.getByText('Retry exhausted deliveries?').waitFor();
+    const shown = d.locator('strong').first();
+    await shown.waitFor();
+    assert.equal(Number((await shown.textContent()).trim()), exhausted.length, 'the confirmation counts another number than the API');
+    await d.getByText(`of request ${id}`, { exact: false }).waitFor();
+    const go = d.getByRole('button', { name: `Retry ${exhausted.length}`, exact: true });
+    await go.waitFor();
+    await visited(admin, 'confirm');
+    receiver.succeed();
+    const before = receiver.state.received.length;
+    await go.click();
+    await d.getByRole('status').filter({ hasText: /^Retry queued/ }).waitFor();
+    await eventually('every exhausted delivery to be delivered', async () => {
+      const { body } = await api(AWE, 'GET', `/v1/awe/admin/deliveries?request_id=${id}`, { token });
+      return exhausted.every((x) => body.find((y) => y.id === x.id)?.status === 'delivered');
+    }, { timeout: 30000, interval: 1000 });
+    const hits = receiver.state.received.slice(before).filter((r) => r.answered === 200);
+    assert.ok(hits.length >= exhausted.length, `the receiver got ${hits.length} deliveries after the retry, not ${exhausted.length}`);
+    await visited(admin, 'queued');
+    await d.getByRole('button', { name: 'Done', exact: true }).click();
+    await d.waitFor({ state: 'hidden' });
+    await eventually('the filtered list to be empty', async () => {
+      await admin.reload();
+      await admin.waitForLoadState('networkidle', { timeout: 5000 }).catch(() => {});
+      return (await admin.locator('table tbody tr').count()) === 0;
+    }, { timeout: UI_TIMEOUT });
+    await visited(admin, 'none-left');
+  }, { ui: true });
+
+  await step('22c-times-in-local-and-back', async () => {
+    await admin.goto(url(`/requests/${ctx.requestId}`));
+    const zone = admin.getByLabel('Time zone', { exact: true });
+    await zone.waitFor();
+    assert.equal(await zone.inputValue(), 'utc', 'times are not in UTC at first');
+    const time = admin.getByRole('main').locator('time').first();
+    await time.waitFor();
+    const iso = await time.getAttribute('datetime');
+    const utcText = (await time.textContent()).trim();
+    assert.match(utcText, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/, `a UTC time reads "${utcText}"`);
+    await zone.selectOption('local');
+    await eventually('the time to be shown in the local zone', async () => /[+-]\d\d:\d\d$/.test((await time.textContent()).trim()), { timeout: UI_TIMEOUT });
+    const localText = (await time.textContent()).trim();
+    assert.notEqual(localText, utcText);
+    const expected = await admin.evaluate((v) => {
+      const d = new Date(v);
+      const p = (n) => String(n).padStart(2, '0');
+      const off = -d.getTimezoneOffset();
+      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${off >= 0 ? '+' : '-'}${p(Math.floor(Math.abs(off) / 60))}:${p(Math.abs(off) % 60)}`;
+    }, iso);
+    assert.equal(localText, expected, 'the local time is not the browser zone\'s wall time');
+    assert.equal(await admin.evaluate(() => localStorage.getItem('awe.console.timeZone')), 'local');
+    await visited(admin, 'local');
+    await admin.reload();
+    await zone.waitFor();
+    assert.equal(await zone.inputValue(), 'local', 'the choice was forgotten after a reload');
+    await time.waitFor();
+    assert.equal((await time.textContent()).trim(), localText, 'after a reload the time is not local');
+    await visited(admin, 'local-reloaded');
+    await zone.selectOption('utc');
+    await eventually('the time to be back in UTC', async () => (await time.textContent()).trim() === utcText, { timeout: UI_TIMEOUT });
+    assert.equal(await admin.evaluate(() => localStorage.getItem('awe.console.timeZone')), 'utc');
+    await visited(admin, 'utc');
+  }, { ui: true });
+
+  await step('22d-dark-theme', async () => {
+    await admin.goto(url('/'));
+    await admin.getByRole('link', { name: 'Overview', exact: true }).waitFor();
+    const light = await admin.evaluate(() => ({ bg: getComputedStyle(document.body).backgroundColor, dark: matchMedia('(prefers-color-scheme: dark)').matches }));
+    assert.equal(light.dark, false, 'the admin context prefers dark');
+    const dark = await newPage('admin-dark', { colorScheme: 'dark' });
+    try {
+      await signIn(dark, 'admin', 'admin');
+      const got = await dark.evaluate(() => ({ bg: getComputedStyle(document.body).backgroundColor, dark: matchMedia('(prefers-color-scheme: dark)').matches }));
+      assert.equal(got.dark, true, 'the dark context does not prefer dark');
+      assert.notEqual(got.bg, light.bg, `the body background is ${got.bg} in both themes`);
+      const lum = (rgb) => rgb.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number).reduce((a, b) => a + b, 0);
+      assert.ok(lum(got.bg) < lum(light.bg), `dark background ${got.bg} is not darker than ${light.bg}`);
+      await visited(dark, 'overview');
+      await dark.goto(url(`/requests/${ctx.requestId}`));
+      await dark.getByText('District officers').first().waitFor();
+      await visited(dark, 'request');
+      await dark.goto(url('/deliveries'));
+      await dark.getByRole('button', { name: 'Retry all exhausted matching', exact: true }).waitFor();
+      await visited(dark, 'deliveries');
+    } finally {
+      await dark.context().close().catch(() => {});
+    }
+  }, { ui: true });
+
   // ------------------------------------------------------------ viewer
   const viewer = await newPage('viewer');
 
@@ -1009,6 +1199,33 @@ async function main() {
   });
 }
 
+/** A caller's HTTP resolver: answers `state.status` (500 at first), with `{user_ids}` when 2xx. */
+async function startResolverStub() {
+  const state = { status: 500, userIds: [], calls: [] };
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      let body = null;
+      try {
+        body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      } catch { /* not JSON */ }
+      state.calls.push({ at: Date.now(), method: req.method, body, answered: state.status });
+      res.writeHead(state.status, { 'Content-Type': 'application/json' });
+      res.end(state.status < 300 ? JSON.stringify({ user_ids: state.userIds }) : '{"error":"resolver is failing on purpose"}');
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/resolve`,
+    state,
+    stop: () => new Promise((resolve) => {
+      server.closeAllConnections?.();
+      server.close(() => resolve());
+    }),
+  };
+}
+
 function tail(file, n = 30) {
   try {
     return fs.readFileSync(file, 'utf8').trim().split('\n').slice(-n).join('\n');
@@ -1082,6 +1299,7 @@ async function cleanup() {
   await stopAll();
   await staticConsole?.stop().catch(() => {});
   await receiver?.stop().catch(() => {});
+  await resolverStub?.stop().catch(() => {});
   await kc?.stop().catch(() => {});
   await deleteStreams(NATS_URL, STREAM_PREFIX).catch(() => {});
 }
