@@ -397,6 +397,27 @@ pub struct DeliveryQuery {
     pub offset: Option<i64>,
 }
 
+/// The oldest request still open, on the console's overview.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct OldestOpen {
+    pub id: Uuid,
+    pub policy_key: String,
+    pub artifact_type: String,
+    pub artifact_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One bucket of the overview's activity.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct SeriesPoint {
+    /// Start of the bucket.
+    pub at: DateTime<Utc>,
+    pub created: i64,
+    pub finished: i64,
+    /// Tasks expired at their due time (SLA breaches).
+    pub breaches: i64,
+}
+
 /// A Keycloak user for the console's picker (API.md §4.6).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct KeycloakUserOut {

@@ -101,8 +101,8 @@ pub async fn delivery(
         .await
         .context("reading a delivery")?
         .ok_or_else(|| ApiError::not_found(code::INVALID_STATE, format!("Delivery {id} not found")))?;
-    let event = webhooks::event(&mut conn, delivery.event_id).await.context("reading the delivered event")?;
-    let body_raw = event.map(|e| String::from_utf8_lossy(&e.body()).into_owned()).unwrap_or_default();
+    let events = webhooks::events_of(&mut conn, &[id]).await.context("reading the delivered event")?;
+    let body_raw = events.first().map(|(_, e)| String::from_utf8_lossy(&e.body()).into_owned()).unwrap_or_default();
     let body = serde_json::from_str(&body_raw).unwrap_or(serde_json::Value::Null);
     let attempts = webhooks::attempts(&mut conn, id).await.context("reading attempts")?;
     Ok(Json(DeliveryDetailOut { delivery, body, body_raw, attempts }))

@@ -63,7 +63,13 @@ fn origin(url: &str) -> Option<String> {
     Some(format!("{scheme}://{host}"))
 }
 
-fn answer(s: &AppState, status: StatusCode, content_type: &str, cache: &'static str, body: &'static [u8]) -> Response {
+fn answer(
+    s: &AppState,
+    status: StatusCode,
+    content_type: &'static str,
+    cache: &'static str,
+    body: &'static [u8],
+) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
     headers.insert(

@@ -17,6 +17,7 @@ use super::extract::Query;
 use super::AppState;
 use crate::error::{ApiError, Result};
 use crate::store::{overview, reads};
+use crate::wire::{OldestOpen, SeriesPoint};
 
 /// Stall candidates examined per call, newest first; more are reported as
 /// `stalled_exact: false` (the count is then a lower bound). Each costs a
@@ -44,15 +45,6 @@ pub struct OverviewCounts {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct OldestOpen {
-    pub id: Uuid,
-    pub policy_key: String,
-    pub artifact_type: String,
-    pub artifact_id: String,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
 pub struct StalledStage {
     pub request_id: Uuid,
     pub policy_key: String,
@@ -60,16 +52,6 @@ pub struct StalledStage {
     pub stage_order: i32,
     pub stage_name: String,
     pub reason: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct SeriesPoint {
-    /// Start of the bucket.
-    pub at: DateTime<Utc>,
-    pub created: i64,
-    pub finished: i64,
-    /// Tasks expired at their due time (SLA breaches).
-    pub breaches: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -140,22 +122,8 @@ pub async fn overview(
             deliveries_exhausted: counts.deliveries_exhausted,
         },
         stalled_exact,
-        oldest_open: oldest.map(|o| OldestOpen {
-            id: o.id,
-            policy_key: o.policy_key,
-            artifact_type: o.artifact_type,
-            artifact_id: o.artifact_id,
-            created_at: o.created_at,
-        }),
+        oldest_open: oldest,
         stalled,
-        series: Series {
-            bucket: bucket_name.into(),
-            from,
-            to,
-            points: points
-                .into_iter()
-                .map(|p| SeriesPoint { at: p.at, created: p.created, finished: p.finished, breaches: p.breaches })
-                .collect(),
-        },
+        series: Series { bucket: bucket_name.into(), from, to, points },
     }))
 }

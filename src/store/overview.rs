@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::wire::{OldestOpen, SeriesPoint};
+
 pub struct Counts {
     pub requests_in_review: i64,
     pub requests_pending: i64,
@@ -34,17 +36,9 @@ pub async fn counts(conn: &mut PgConnection) -> sqlx::Result<Counts> {
     })
 }
 
-pub struct Oldest {
-    pub id: Uuid,
-    pub policy_key: String,
-    pub artifact_type: String,
-    pub artifact_id: String,
-    pub created_at: DateTime<Utc>,
-}
-
-pub async fn oldest_open(conn: &mut PgConnection) -> sqlx::Result<Option<Oldest>> {
+pub async fn oldest_open(conn: &mut PgConnection) -> sqlx::Result<Option<OldestOpen>> {
     sqlx::query_as!(
-        Oldest,
+        OldestOpen,
         "SELECT id, policy_key, artifact_type, artifact_id, created_at FROM approval_request
          WHERE status IN ('pending', 'in_review') ORDER BY created_at LIMIT 1"
     )
@@ -77,13 +71,6 @@ pub async fn stall_candidates(conn: &mut PgConnection, limit: i64) -> sqlx::Resu
     .await
 }
 
-pub struct Point {
-    pub at: DateTime<Utc>,
-    pub created: i64,
-    pub finished: i64,
-    pub breaches: i64,
-}
-
 /// Requests created, requests finished and tasks expired per bucket of
 /// `bucket_seconds` in `[from, to)`; every bucket present, zeros included.
 pub async fn series(
@@ -91,9 +78,9 @@ pub async fn series(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     bucket_seconds: i64,
-) -> sqlx::Result<Vec<Point>> {
+) -> sqlx::Result<Vec<SeriesPoint>> {
     sqlx::query_as!(
-        Point,
+        SeriesPoint,
         r#"WITH buckets AS (
              SELECT generate_series($1::timestamptz, $2::timestamptz - make_interval(secs => 1), make_interval(secs => $3::bigint)) AS at
            ),

@@ -144,25 +144,6 @@ pub async fn attempts(conn: &mut PgConnection, delivery_id: Uuid) -> sqlx::Resul
     .await
 }
 
-/// The timeline event a delivery carries, as the webhook role sent it.
-pub async fn event(conn: &mut PgConnection, event_id: Uuid) -> sqlx::Result<Option<crate::event::StoredEvent>> {
-    let row = sqlx::query!(
-        "SELECT id, request_id, seq, event_type, payload, created_at FROM approval_event WHERE id = $1",
-        event_id
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(row.map(|r| crate::event::StoredEvent {
-        id: r.id,
-        request_id: r.request_id,
-        seq: r.seq,
-        event_type: r.event_type,
-        payload: r.payload,
-        created_at: r.created_at,
-        has_callback: None,
-    }))
-}
-
 /// Sets deliveries back to pending for another round of attempts; returns them.
 pub async fn reset(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Result<Vec<DeliveryOut>> {
     sqlx::query_as!(

@@ -838,6 +838,7 @@ export interface components {
             user_id: string;
             username: string;
         };
+        /** @description The oldest request still open, on the console's overview. */
         OldestOpen: {
             artifact_id: string;
             artifact_type: string;
@@ -1013,6 +1014,7 @@ export interface components {
             /** Format: date-time */
             to: string;
         };
+        /** @description One bucket of the overview's activity. */
         SeriesPoint: {
             /**
              * Format: date-time
