@@ -122,3 +122,32 @@ ensure_console() {
 ensure_chromium() {
   command -v chromium >/dev/null || apt_install chromium
 }
+
+# A PostgreSQL of the run's own (bench, scale, soak, chaos), configured as a
+# production install would be rather than as this machine's development server
+# (which runs with autovacuum off and 128 MB of shared buffers):
+#   own_pg_init DIR; own_pg_start DIR PORT; own_pg_settings DIR PORT; own_pg_stop DIR
+PGBIN=/usr/lib/postgresql/$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n1)/bin
+as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
+OWN_PG_SETTINGS=(
+  "shared_buffers = '2GB'" "effective_cache_size = '8GB'" "work_mem = '16MB'"
+  "maintenance_work_mem = '512MB'" "max_connections = 200" "random_page_cost = 1.1"
+  "max_wal_size = '4GB'" "checkpoint_timeout = '15min'" "checkpoint_completion_target = 0.9"
+  "synchronous_commit = on" "fsync = on" "full_page_writes = on"
+  "autovacuum = on" "autovacuum_naptime = '10s'"
+  "shared_preload_libraries = 'pg_stat_statements'" "pg_stat_statements.max = 2000"
+)
+own_pg_init() {
+  local dir=$1
+  as_postgres mkdir -p "$dir"
+  as_postgres "$PGBIN/initdb" -D "$dir" -A trust -U postgres >/dev/null
+  printf '%s\n' "${OWN_PG_SETTINGS[@]}" | as_postgres tee -a "$dir/postgresql.conf" >/dev/null
+}
+own_pg_start() {
+  as_postgres "$PGBIN/pg_ctl" -D "$1" -l "$1/server.log" -w \
+    -o "-p $2 -c listen_addresses=127.0.0.1 -k $1" start >/dev/null
+}
+own_pg_stop() { as_postgres "$PGBIN/pg_ctl" -D "$1" -w -m "${2:-fast}" stop >/dev/null 2>&1 || true; }
+own_pg_settings() {
+  psql -h 127.0.0.1 -p "$2" -U postgres -X -d postgres -tAc "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers', 'effective_cache_size', 'work_mem', 'max_connections', 'synchronous_commit', 'fsync', 'autovacuum', 'autovacuum_naptime', 'max_wal_size', 'random_page_cost', 'server_version')"
+}
