@@ -36,8 +36,9 @@ use crate::store::{commands, requests};
 /// Requests looked at per round of an SLA tick, and rounds per tick.
 const TICK_BATCH: i64 = 500;
 const MAX_TICK_ROUNDS: usize = 40;
-/// Expiries of one tick applied at the same time.
-const TICK_PARALLELISM: usize = 16;
+/// Expiries of one tick committed together, and groups applied at the same time.
+const TICK_GROUP: usize = 25;
+const TICK_PARALLELISM: usize = 4;
 
 pub struct Engine {
     pub pool: PgPool,
@@ -231,9 +232,53 @@ impl Engine {
         }
     }
 
+    /// Applies commands in order in one transaction, each with its own
+    /// processed-command row and outcome (a refusal is recorded as that
+    /// command's answer). `Err` when any of them fails or the commit does:
+    /// then nothing of the group is written, and the caller applies each
+    /// alone. The commands must not touch the same rows as a concurrent group
+    /// in another order (an SLA tick's groups hold disjoint requests, in order).
+    async fn execute_group(&self, envs: &[Envelope], now: chrono::DateTime<Utc>) -> anyhow::Result<Vec<Applied>> {
+        let mut tx = self.pool.begin().await.context("starting a transaction")?;
+        let mut applied = Vec::with_capacity(envs.len());
+        for env in envs {
+            let kind = env.command.kind();
+            let one = match self.apply(&mut tx, env, now).await {
+                // The statement wrote nothing for a command applied before.
+                Ok(a) if a.recorded && a.duplicate => Applied::of(
+                    commands::processed(&mut tx, env.id).await?.context("processed command without outcome")?,
+                ),
+                Ok(a) if a.recorded => a,
+                Ok(a) => {
+                    anyhow::ensure!(
+                        commands::mark_processed(&mut tx, env.id, kind, &a.outcome).await?,
+                        "command {} was applied before",
+                        env.id
+                    );
+                    a
+                }
+                Err(ApiError::Internal(err)) => return Err(err),
+                Err(refusal) => {
+                    let outcome = Outcome::refused(&refusal).context("refusal without outcome")?;
+                    match commands::processed(&mut tx, env.id).await? {
+                        Some(stored) => Applied::of(stored),
+                        None => {
+                            commands::mark_processed(&mut tx, env.id, kind, &outcome).await?;
+                            Applied::of(outcome)
+                        }
+                    }
+                }
+            };
+            applied.push(one);
+        }
+        tx.commit().await.context("committing")?;
+        Ok(applied)
+    }
+
     /// An SLA tick: every request with a due task gets its own `sla.expire`
-    /// command, applied in its own transaction with an id derived from the
-    /// tick, so a redelivered or duplicated tick expires nothing twice.
+    /// command, with an id derived from the tick, so a redelivered or
+    /// duplicated tick expires nothing twice. Expiries are committed in groups
+    /// of requests; a group that fails is applied again one request at a time.
     async fn tick(&self, tick: &Envelope) -> Handled {
         let result = async {
             let mut conn = self.pool.acquire().await?;
@@ -249,29 +294,51 @@ impl Engine {
                 if due.is_empty() {
                     break;
                 }
-                // Requests are independent: their expiries run side by side,
-                // each in its own transaction (PostgreSQL commits them together).
-                let expiries = futures_util::stream::iter(due)
-                    .map(|request_id| async move {
-                        let expire = Envelope {
-                            v: ENVELOPE_VERSION,
-                            id: Uuid::new_v5(&tick.id, request_id.as_bytes()),
-                            issued_at: now,
-                            actor: tick.actor.clone(),
-                            reply_to: None,
-                            command: Command::SlaExpire { request_id },
+                let mut expiries: Vec<Envelope> = due
+                    .into_iter()
+                    .map(|request_id| Envelope {
+                        v: ENVELOPE_VERSION,
+                        id: Uuid::new_v5(&tick.id, request_id.as_bytes()),
+                        issued_at: now,
+                        actor: tick.actor.clone(),
+                        reply_to: None,
+                        command: Command::SlaExpire { request_id },
+                    })
+                    .collect();
+                // Requests are independent (and listed in id order): groups
+                // of them run side by side, each group in one transaction.
+                let mut groups = Vec::new();
+                while !expiries.is_empty() {
+                    let rest = expiries.split_off(expiries.len().min(TICK_GROUP));
+                    groups.push(std::mem::replace(&mut expiries, rest));
+                }
+                let groups = futures_util::stream::iter(groups)
+                    .map(|group| async move {
+                        let applied = match self.execute_group(&group, now).await {
+                            Ok(applied) => applied,
+                            Err(err) => {
+                                tracing::warn!(
+                                    error = format!("{err:#}"),
+                                    "a group of expiries failed; applying each alone"
+                                );
+                                let mut applied = Vec::with_capacity(group.len());
+                                for expire in &group {
+                                    applied.push(self.execute(expire).await?);
+                                }
+                                applied
+                            }
                         };
-                        let applied = self.execute(&expire).await?;
-                        self.publish_jobs(&applied).await;
-                        self.publish(applied.events).await;
-                        anyhow::Ok(())
+                        for one in applied {
+                            self.publish_jobs(&one).await;
+                            self.publish(one.events).await;
+                        }
+                        anyhow::Ok(group.len())
                     })
                     .buffer_unordered(TICK_PARALLELISM)
                     .collect::<Vec<_>>()
                     .await;
-                for expiry in expiries {
-                    expiry?;
-                    requests += 1;
+                for group in groups {
+                    requests += group?;
                 }
             }
             let outcome = Outcome::ok(axum::http::StatusCode::OK, serde_json::json!({"requests": requests}));
