@@ -24,6 +24,7 @@ where
     F: Fn(Message) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    tokio::spawn(watch_backlog(role, consumer.clone(), shutdown.clone()));
     let mut messages = consumer
         .stream()
         .max_messages_per_batch(concurrency.clamp(1, 1000))
@@ -59,4 +60,22 @@ where
     let _ = permits.acquire_many(concurrency as u32).await;
     tracing::info!(role, "stopped");
     Ok(())
+}
+
+/// How often a role reads its consumer's backlog for the metrics.
+const BACKLOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Keeps the consumer's backlog gauges (pending, ack-pending, redelivered)
+/// current until `shutdown`, labelled with the role's consumer.
+async fn watch_backlog(role: &'static str, mut consumer: Consumer<pull::Config>, shutdown: CancellationToken) {
+    loop {
+        match consumer.info().await {
+            Ok(info) => crate::metrics::backlog(role, info.num_pending, info.num_ack_pending, info.num_redelivered),
+            Err(err) => tracing::debug!(role, error = %err, "could not read the consumer's backlog"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(BACKLOG_INTERVAL) => {}
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Readiness of a process: PostgreSQL answers and NATS is connected. The
 //! ingress reports it at `/v1/awe/health`; worker roles, which serve no API,
 //! answer `/healthz` (the process runs) and `/readyz` (it can work) on
-//! `health.addr` for container probes.
+//! `health.addr` for container probes, beside `/metrics` (Prometheus).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -54,6 +54,7 @@ pub async fn serve(addr: SocketAddr, pool: PgPool, bus: Bus, shutdown: Cancellat
     let router = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         .with_state(Probe { pool, bus });
     tracing::info!(%addr, "health probes listening");
     axum::serve(listener, router)
@@ -68,4 +69,8 @@ async fn ready(State(probe): State<Probe>) -> (StatusCode, &'static str) {
         Err(NotReady::Database) => (StatusCode::SERVICE_UNAVAILABLE, "database unreachable"),
         Err(NotReady::Nats) => (StatusCode::SERVICE_UNAVAILABLE, "nats not connected"),
     }
+}
+
+async fn metrics(State(probe): State<Probe>) -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], crate::metrics::render(Some(&probe.pool)))
 }

@@ -219,12 +219,15 @@ impl Keycloak {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Result<Vec<String>, RuleError>>,
     {
+        let cache = crate::metrics::keycloak_cache;
         let entry = self.cache.lock().await.get(key).cloned();
         if let Some((users, at)) = &entry {
             if !fresh && at.elapsed() < self.ttl {
+                cache("hit");
                 return Ok(users.clone());
             }
         }
+        cache("miss");
         match fetch().await {
             Ok(users) => {
                 self.cache.lock().await.insert(key.to_owned(), (users.clone(), Instant::now()));
@@ -232,6 +235,7 @@ impl Keycloak {
             }
             Err(err) if err.transient && !fresh => match entry {
                 Some((users, _)) => {
+                    cache("stale");
                     tracing::warn!(key, reason = err.reason, "Keycloak unavailable; serving the cached answer");
                     Ok(users)
                 }

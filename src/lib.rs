@@ -15,6 +15,7 @@ pub mod health;
 pub mod ingress;
 pub mod keycloak;
 pub mod logic;
+pub mod metrics;
 pub mod replay;
 pub mod resolution;
 pub mod resolver;

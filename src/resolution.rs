@@ -89,6 +89,7 @@ impl Remote {
             }
             _ => Err(RuleError { reason: "not a remote rule".into(), transient: false }),
         };
+        crate::metrics::resolution(rule.spec.rule_type().as_str(), result.is_ok());
         result.map_err(|e| e.reason)
     }
 }

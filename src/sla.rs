@@ -39,8 +39,11 @@ pub async fn run(bus: Bus, prefix: String, interval: Duration, shutdown: Cancell
             _ = shutdown.cancelled() => return Ok(()),
             _ = tokio::time::sleep(wait) => {}
         }
-        if let Err(err) = bus.publish_command(&tick(&prefix, bucket + 1)).await {
-            tracing::warn!(error = format!("{err:#}"), "could not publish an SLA tick; the next interval will");
+        match bus.publish_command(&tick(&prefix, bucket + 1)).await {
+            Ok(_) => crate::metrics::sla_tick_published(),
+            Err(err) => {
+                tracing::warn!(error = format!("{err:#}"), "could not publish an SLA tick; the next interval will")
+            }
         }
     }
 }

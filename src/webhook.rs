@@ -224,6 +224,14 @@ impl Webhooks {
             },
         )
         .await?;
+        let outcome = if error.is_none() {
+            "delivered"
+        } else if status == "exhausted" {
+            "exhausted"
+        } else {
+            "failed"
+        };
+        crate::metrics::webhook_attempt(outcome, Duration::from_millis(u64::try_from(duration_ms).unwrap_or(0)));
         if status == "exhausted" {
             tracing::warn!(delivery = %delivery.id, url, attempt, "webhook delivery exhausted");
         }

@@ -100,11 +100,13 @@ impl utoipa::Modify for BearerAuth {
 
 /// The routes, separate from serving so tests can drive them directly.
 pub fn router(state: Arc<AppState>) -> Router {
+    crate::metrics::init();
     let body_limit = state.config.http.body_limit_bytes;
     let max_header = state.config.http.max_header_bytes;
     let timeout = Duration::from_secs(state.config.http.request_timeout_seconds);
     let (rate, burst) = (state.config.http.rate_limit_per_second, state.config.http.rate_limit_burst);
     let api = Router::new()
+        .route("/metrics", get(ops::metrics))
         .route("/v1/awe/health", get(ops::health))
         .route("/v1/awe/version", get(ops::version))
         .route("/v1/awe/config", get(ops::config))
@@ -159,11 +161,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(max_header, limit::header_size))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout));
-    if rate > 0.0 {
+    let router = if rate > 0.0 {
         router.layer(axum::middleware::from_fn_with_state(limit::Limiter::new(rate, burst), limit::limit))
     } else {
         router
-    }
+    };
+    router.layer(axum::middleware::from_fn(ops::track))
 }
 
 /// Serves until `shutdown`, finishing in-flight requests.

@@ -66,3 +66,33 @@ pub async fn config(State(s): State<Arc<AppState>>) -> Response {
     view["effective"] = c.public_view();
     (StatusCode::OK, Json(envelope_ok(view))).into_response()
 }
+
+/// Prometheus metrics of this process (every role it runs), unauthenticated
+/// like the health probe: scrape it from inside the cluster.
+pub async fn metrics(State(s): State<Arc<AppState>>) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], crate::metrics::render(Some(&s.pool)))
+        .into_response()
+}
+
+/// Counts and times every answer by its route template (never the path
+/// itself, which holds ids); paths that match no route count as `unmatched`.
+pub async fn track(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = match *request.method() {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::PUT => "PUT",
+        axum::http::Method::PATCH => "PATCH",
+        axum::http::Method::DELETE => "DELETE",
+        axum::http::Method::HEAD => "HEAD",
+        axum::http::Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    crate::metrics::http(route, method, response.status().as_u16(), started.elapsed());
+    response
+}

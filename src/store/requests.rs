@@ -215,6 +215,13 @@ pub async fn mark_published(conn: &mut PgConnection, ids: &[Uuid]) -> sqlx::Resu
     Ok(done.rows_affected())
 }
 
+/// Committed events not yet marked published, counted up to 100 000.
+pub async fn outbox_waiting(pool: &sqlx::PgPool) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(r#"SELECT count(*) AS "count!" FROM (SELECT 1 FROM event_outbox LIMIT 100000) AS waiting"#)
+        .fetch_one(pool)
+        .await
+}
+
 /// Events a crash may have left unpublished, oldest first.
 pub async fn unpublished(
     conn: &mut PgConnection,

@@ -111,8 +111,23 @@ impl Engine {
     }
 
     /// One step, for the consumer loop and for tests: parse, apply, commit,
-    /// reply, publish.
+    /// reply, publish; counted and timed by command kind and outcome.
     pub async fn handle(&self, payload: &[u8], delivered: i64) -> Handled {
+        let started = std::time::Instant::now();
+        let mut kind = "unknown";
+        let handled = self.handle_as(payload, delivered, &mut kind).await;
+        let outcome = match &handled {
+            Handled::Done(Outcome::Ok { .. }) => "ok",
+            Handled::Done(Outcome::Error { status, .. }) if *status >= 500 => "failed",
+            Handled::Done(Outcome::Error { .. }) => "refused",
+            Handled::Retry(_) => "retry",
+            Handled::Poison(_) => "poison",
+        };
+        crate::metrics::command(kind, outcome, started.elapsed());
+        handled
+    }
+
+    async fn handle_as(&self, payload: &[u8], delivered: i64, kind: &mut &'static str) -> Handled {
         let raw: serde_json::Value = match serde_json::from_slice(payload) {
             Ok(v) => v,
             Err(e) => return Handled::Poison(format!("not JSON: {e}")),
@@ -139,6 +154,7 @@ impl Engine {
             }
             Err(e) => return self.refuse(id, "invalid", &format!("invalid command: {e}")).await,
         };
+        *kind = envelope.command.kind();
         if let Command::SlaTick { .. } = envelope.command {
             return self.tick(&envelope).await;
         }
@@ -280,6 +296,7 @@ impl Engine {
     /// duplicated tick expires nothing twice. Expiries are committed in groups
     /// of requests; a group that fails is applied again one request at a time.
     async fn tick(&self, tick: &Envelope) -> Handled {
+        let started = std::time::Instant::now();
         let result = async {
             let mut conn = self.pool.acquire().await?;
             if let Some(outcome) = commands::processed(&mut conn, tick.id).await? {
@@ -329,6 +346,8 @@ impl Engine {
                             }
                         };
                         for one in applied {
+                            let tasks = one.events.iter().filter(|e| e.event_type == "task_expired").count();
+                            crate::metrics::sla_expired(1, tasks as u64);
                             self.publish_jobs(&one).await;
                             self.publish(one.events).await;
                         }
@@ -346,6 +365,7 @@ impl Engine {
             Ok(outcome)
         }
         .await;
+        crate::metrics::sla_tick(result.is_ok(), started.elapsed());
         match result {
             Ok(outcome) => Handled::Done(outcome),
             Err(err) => Handled::Retry(format!("{err:#}")),
@@ -423,7 +443,9 @@ impl Engine {
         if events.is_empty() {
             return;
         }
-        match self.bus.publish_events(&events).await {
+        let published = self.bus.publish_events(&events).await;
+        crate::metrics::events(events.iter().map(|e| e.event_type.clone()), published.is_ok());
+        match published {
             Ok(()) => {
                 let _ = self.published.send(events.iter().map(|e| e.id).collect()).await;
             }

@@ -70,6 +70,7 @@ pub async fn relay_once(pool: &PgPool, bus: &Bus, grace: Duration) -> anyhow::Re
             return Ok(total);
         }
         bus.publish_events(&events).await?;
+        crate::metrics::published_events(events.len() as u64);
         let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
         requests::mark_published(&mut conn, &ids).await?;
         total += events.len();
@@ -81,6 +82,10 @@ pub async fn run(pool: PgPool, bus: Bus, interval: Duration, grace: Duration, sh
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(interval) => {}
+        }
+        match requests::outbox_waiting(&pool).await {
+            Ok(n) => crate::metrics::outbox_waiting(n),
+            Err(err) => tracing::debug!(error = %err, "could not count the outbox"),
         }
         match relay_once(&pool, &bus, grace).await {
             Ok(0) => {}
