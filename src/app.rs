@@ -5,6 +5,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+use backon::Retryable as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus::Bus;
@@ -88,7 +89,17 @@ pub async fn run(config: Config, roles: &[Role], shutdown: CancellationToken) ->
     let pool = store::connect(&config.database).await?;
     store::migrate(&pool).await?;
     let bus = Bus::connect(&config.nats).await?;
-    bus.ensure_streams().await?;
+    // A JetStream cluster that is still electing its leaders (a fresh install,
+    // a rolling restart) times stream requests out for a while: wait for it.
+    (|| bus.ensure_streams())
+        .retry(
+            backon::ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(500))
+                .with_max_delay(Duration::from_secs(5))
+                .with_max_times(12),
+        )
+        .notify(|err, after| tracing::warn!(error = format!("{err:#}"), retry_in = ?after, "JetStream streams not applied yet"))
+        .await?;
     let mut tasks = tokio::task::JoinSet::new();
     for role in roles {
         match role {
@@ -126,6 +137,15 @@ pub async fn run(config: Config, roles: &[Role], shutdown: CancellationToken) ->
             Role::SlaScheduler => {
                 let interval = Duration::from_secs(config.sla.check_interval_seconds);
                 tasks.spawn(crate::sla::run(bus.clone(), config.nats.prefix.clone(), interval, shutdown.clone()));
+                if config.idempotency.retention_hours > 0 {
+                    let retention = Duration::from_secs(config.idempotency.retention_hours.saturating_mul(3600));
+                    tasks.spawn(crate::sla::retire_idempotency_keys(
+                        pool.clone(),
+                        retention,
+                        interval,
+                        shutdown.clone(),
+                    ));
+                }
             }
         }
         tracing::info!(%role, "role started");

@@ -104,8 +104,9 @@ impl Bus {
         // refused credential or certificate fails at once, with its reason.
         let attempt = || async {
             let options = connect_options(config).await?;
-            let client =
-                options.name("awe").connection_timeout(Duration::from_secs(5)).connect(config.url.as_str()).await?;
+            // One URL, or several separated by commas (the seed servers of a cluster).
+            let servers: Vec<&str> = config.url.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+            let client = options.name("awe").connection_timeout(Duration::from_secs(5)).connect(servers).await?;
             anyhow::Ok(client)
         };
         let client = attempt
