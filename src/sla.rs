@@ -1,10 +1,12 @@
 //! The SLA scheduler role: publishes one `sla.tick` command per interval.
 //! Every replica derives the same command id from the interval, so JetStream
-//! (and the engine's processed-command record) keep exactly one tick.
+//! (and the engine's processed-command record) keep exactly one tick. With a
+//! retention for idempotency keys, it also retires the keys older than it.
 
 use std::time::Duration;
 
 use chrono::Utc;
+use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -12,6 +14,11 @@ use crate::bus::Bus;
 use crate::command::{Command, Envelope, ENVELOPE_VERSION};
 use crate::domain::Actor;
 use crate::engine::SLA_ACTOR;
+
+/// Idempotency keys removed per statement; a pause between batches keeps the
+/// removal from ever crowding the commands' writes.
+const RETIRE_BATCH: i64 = 1000;
+const RETIRE_PAUSE: Duration = Duration::from_millis(50);
 
 const TICK_NAMESPACE: Uuid = Uuid::from_u128(0x736c_612d_7469_636b_2d6e_616d_6573_7061);
 
@@ -45,5 +52,46 @@ pub async fn run(bus: Bus, prefix: String, interval: Duration, shutdown: Cancell
                 tracing::warn!(error = format!("{err:#}"), "could not publish an SLA tick; the next interval will")
             }
         }
+    }
+}
+
+/// Retires idempotency keys older than `retention`, once per `interval`, until
+/// `shutdown`. Several schedulers may run it at once (they skip each other's rows).
+pub async fn retire_idempotency_keys(
+    pool: PgPool,
+    retention: Duration,
+    interval: Duration,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    tracing::info!(retention_hours = retention.as_secs() / 3600, "retiring idempotency keys past their retention");
+    loop {
+        match retire_once(&pool, retention).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "idempotency keys past their retention removed"),
+            Err(err) => {
+                tracing::warn!(error = format!("{err:#}"), "could not retire idempotency keys; the next interval will")
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// One pass: every key older than `retention`, a batch at a time.
+pub async fn retire_once(pool: &PgPool, retention: Duration) -> anyhow::Result<u64> {
+    let cutoff = Utc::now() - chrono::Duration::from_std(retention)?;
+    let mut total = 0;
+    loop {
+        let mut conn = pool.acquire().await?;
+        let removed = crate::store::requests::retire_idempotency_keys(&mut conn, cutoff, RETIRE_BATCH).await?;
+        drop(conn);
+        crate::metrics::idempotency_keys_retired(removed);
+        total += removed;
+        if removed < RETIRE_BATCH as u64 {
+            return Ok(total);
+        }
+        tokio::time::sleep(RETIRE_PAUSE).await;
     }
 }

@@ -56,6 +56,7 @@ pub struct Config {
     pub webhook: WebhookConfig,
     pub resolver: ResolverConfig,
     pub sla: SlaConfig,
+    pub idempotency: IdempotencyConfig,
     pub keycloak: KeycloakConfig,
     pub log: LogConfig,
     pub health: HealthConfig,
@@ -76,6 +77,7 @@ impl Default for Config {
             webhook: WebhookConfig::default(),
             resolver: ResolverConfig::default(),
             sla: SlaConfig::default(),
+            idempotency: IdempotencyConfig::default(),
             keycloak: KeycloakConfig::default(),
             log: LogConfig::default(),
             health: HealthConfig::default(),
@@ -331,6 +333,15 @@ impl Default for SlaConfig {
     }
 }
 
+/// How long an `Idempotency-Key` is remembered. The spec keeps keys forever
+/// (the default, 0); with a retention set, the SLA scheduler removes older
+/// keys in small batches, and a retry after that creates a new request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdempotencyConfig {
+    pub retention_hours: u64,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeycloakConfig {
@@ -503,6 +514,9 @@ impl Config {
                 "webhook.event_types: `{unknown}` is not an event type; the types are {}",
                 crate::event::event_types().collect::<Vec<_>>().join(", ")
             );
+        }
+        if self.idempotency.retention_hours > 876_000 {
+            bail!("idempotency.retention_hours must be at most 876000 (100 years); 0 keeps keys forever");
         }
         if self.engine.concurrency == 0 {
             bail!("engine.concurrency must be at least 1");

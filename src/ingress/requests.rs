@@ -86,13 +86,26 @@ const MAX_REFUSED_ATTEMPTS: u32 = 64;
 /// (spec 002 stores the response "on first success"): once an attempt's
 /// command was refused, the next attempt is a command of its own, derived in
 /// turn, so every retry after the same refusal is still the same command.
+/// The same holds after a key retired (`idempotency.retention_hours`): its
+/// success is still recorded, but with the key gone a retry creates anew.
 async fn idempotent_command_id(conn: &mut sqlx::PgConnection, claim: &IdempotencyClaim) -> Result<Uuid> {
     let seed = format!("{}\u{0}{}\u{0}{}", claim.client, claim.key, claim.body_hash);
     let first = Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, seed.as_bytes());
     let mut id = first;
     for attempt in 1..=MAX_REFUSED_ATTEMPTS {
+        let next = Uuid::new_v5(&first, &attempt.to_be_bytes());
         match commands::processed(conn, id).await.context("reading a command outcome")? {
-            Some(Outcome::Error { .. }) => id = Uuid::new_v5(&first, &attempt.to_be_bytes()),
+            Some(Outcome::Error { .. }) => id = next,
+            // A success writes its key in the same statement, so a success
+            // without its key is one whose key retired.
+            Some(Outcome::Ok { .. })
+                if commands::idempotency(conn, &claim.client, &claim.key)
+                    .await
+                    .context("idempotency lookup")?
+                    .is_none() =>
+            {
+                id = next
+            }
             _ => return Ok(id),
         }
     }

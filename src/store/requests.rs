@@ -263,3 +263,18 @@ pub async fn with_due_tasks(conn: &mut PgConnection, at: DateTime<Utc>, limit: i
     .fetch_all(&mut *conn)
     .await
 }
+
+/// Removes up to `limit` idempotency keys created before `cutoff`, oldest
+/// first, skipping rows another remover holds; returns how many went.
+pub async fn retire_idempotency_keys(conn: &mut PgConnection, cutoff: DateTime<Utc>, limit: i64) -> sqlx::Result<u64> {
+    let done = sqlx::query!(
+        "DELETE FROM idempotency_key WHERE (client, key) IN (
+             SELECT client, key FROM idempotency_key WHERE created_at < $1
+             ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        cutoff,
+        limit
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -37,6 +37,30 @@ async fn the_same_idempotency_key_twice_replays_the_first_response_and_makes_one
 }
 
 #[tokio::test]
+async fn a_key_past_its_retention_is_retired_and_a_retry_with_it_creates_a_new_request() {
+    let app = spawn_app().await;
+    app.active_policy(two_stage_policy("registry.cr.v1")).await;
+    let body = new_request("registry.cr.v1", "cr-old");
+    let (_, first) = create_with_key(&app, "registry", "cr-old:1", body.clone()).await;
+    let (_, young) = create_with_key(&app, "registry", "cr-young:1", new_request("registry.cr.v1", "cr-young")).await;
+    // The first key is three days old; the retention is two days.
+    sqlx::query("UPDATE idempotency_key SET created_at = now() - interval '3 days' WHERE key = 'cr-old:1'")
+        .execute(&app.pool)
+        .await
+        .expect("aged");
+    let removed = awe::sla::retire_once(&app.pool, std::time::Duration::from_secs(48 * 3600)).await.expect("retired");
+    assert_eq!(removed, 1, "only the key past the retention goes");
+    let (status, again) = create_with_key(&app, "registry", "cr-old:1", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_ne!(again["request_id"], first["request_id"], "the retired key no longer replays: a new request");
+    let (_, replayed) =
+        create_with_key(&app, "registry", "cr-young:1", new_request("registry.cr.v1", "cr-young")).await;
+    assert_eq!(replayed["request_id"], young["request_id"], "a key within the retention still replays");
+    assert_eq!(request_count(&app).await, 3);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_refused_creation_is_not_remembered_and_a_retry_after_the_fix_creates_the_request() {
     let app = spawn_app().await;
     let body = new_request("registry.cr.v1", "cr-late");

@@ -64,6 +64,7 @@ AWE__RESOLVER__HTTP_TIMEOUT_SECONDS: {{ $c.resolver.httpTimeoutSeconds | int64 |
 AWE__RESOLVER__RETRIES: {{ $c.resolver.retries | int64 | quote }}
 AWE__RESOLVER__CONCURRENCY: {{ .Values.roles.resolver.concurrency | int64 | quote }}
 AWE__SLA__CHECK_INTERVAL_SECONDS: {{ $c.sla.checkIntervalSeconds | int64 | quote }}
+AWE__IDEMPOTENCY__RETENTION_HOURS: {{ $c.idempotency.retentionHours | int64 | quote }}
 AWE__SHUTDOWN__GRACE_SECONDS: {{ $c.shutdown.graceSeconds | int64 | quote }}
 AWE__KEYCLOAK__ISSUER: {{ $issuer | quote }}
 AWE__KEYCLOAK__ADDITIONAL_ISSUERS: {{ $k.additionalIssuers | quote }}
