@@ -72,5 +72,5 @@ async fn ready(State(probe): State<Probe>) -> (StatusCode, &'static str) {
 }
 
 async fn metrics(State(probe): State<Probe>) -> impl axum::response::IntoResponse {
-    ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], crate::metrics::render(Some(&probe.pool)))
+    crate::metrics::answer(&probe.pool)
 }

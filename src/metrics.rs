@@ -16,6 +16,8 @@ use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gau
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use sqlx::PgPool;
 
+use crate::event::StoredEvent;
+
 /// The content type of [`render`]'s answer.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -112,14 +114,14 @@ pub fn http(route: String, method: &'static str, status: u16, took: Duration) {
 }
 
 /// Events committed (by type) and whether they reached the stream.
-pub fn events(types: impl Iterator<Item = String>, published: bool) {
-    let mut count = 0u64;
-    for event_type in types {
+pub fn events(events: &[StoredEvent], published: bool) {
+    for event in events {
+        // The timeline's types are a fixed set: label with the static name, allocating nothing.
+        let event_type = crate::event::event_types().find(|t| *t == event.event_type).unwrap_or("other");
         counter!("awe_events_committed_total", "event_type" => event_type).increment(1);
-        count += 1;
     }
     if published {
-        published_events(count);
+        published_events(events.len() as u64);
     }
 }
 
@@ -172,6 +174,11 @@ pub fn keycloak_cache(result: &'static str) {
 
 pub fn idempotency_keys_retired(count: u64) {
     counter!("awe_idempotency_keys_retired_total").increment(count);
+}
+
+/// The `/metrics` answer of the ingress and of the workers' health address.
+pub fn answer(pool: &PgPool) -> impl axum::response::IntoResponse {
+    ([(axum::http::header::CONTENT_TYPE, CONTENT_TYPE)], render(Some(pool)))
 }
 
 /// The exposition: the pool's gauges read now, then every family.

@@ -188,7 +188,8 @@ impl Webhooks {
                 }
             })
         };
-        let duration_ms = i32::try_from(clock.elapsed().as_millis()).unwrap_or(i32::MAX);
+        let took = clock.elapsed();
+        let duration_ms = i32::try_from(took.as_millis()).unwrap_or(i32::MAX);
         let (status_code, error) = match result {
             Ok(res) if res.status().is_success() => (Some(i32::from(res.status().as_u16())), None),
             Ok(res) => {
@@ -224,14 +225,8 @@ impl Webhooks {
             },
         )
         .await?;
-        let outcome = if error.is_none() {
-            "delivered"
-        } else if status == "exhausted" {
-            "exhausted"
-        } else {
-            "failed"
-        };
-        crate::metrics::webhook_attempt(outcome, Duration::from_millis(u64::try_from(duration_ms).unwrap_or(0)));
+        // A failed attempt with attempts left leaves the delivery pending.
+        crate::metrics::webhook_attempt(if status == "pending" { "failed" } else { status }, took);
         if status == "exhausted" {
             tracing::warn!(delivery = %delivery.id, url, attempt, "webhook delivery exhausted");
         }

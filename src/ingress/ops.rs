@@ -70,8 +70,7 @@ pub async fn config(State(s): State<Arc<AppState>>) -> Response {
 /// Prometheus metrics of this process (every role it runs), unauthenticated
 /// like the health probe: scrape it from inside the cluster.
 pub async fn metrics(State(s): State<Arc<AppState>>) -> Response {
-    ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], crate::metrics::render(Some(&s.pool)))
-        .into_response()
+    crate::metrics::answer(&s.pool).into_response()
 }
 
 /// Counts and times every answer by its route template (never the path
