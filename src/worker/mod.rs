@@ -233,16 +233,10 @@ impl Engine {
             Err(err) => {
                 drop(tx);
                 let mut conn = self.pool.acquire().await?;
+                let ApiError::Internal(err) = err else { return refused(&mut conn, env.id, kind, &err).await };
                 if let Some(outcome) = commands::processed(&mut conn, env.id).await? {
                     return Ok(Applied::of(outcome));
                 }
-                let ApiError::Internal(err) = err else {
-                    let outcome = Outcome::refused(&err).context("refusal without outcome")?;
-                    if !commands::mark_processed(&mut conn, env.id, kind, &outcome).await? {
-                        return self.stored(env.id).await;
-                    }
-                    return Ok(Applied::of(outcome));
-                };
                 Err(err)
             }
         }
@@ -274,16 +268,7 @@ impl Engine {
                     a
                 }
                 Err(ApiError::Internal(err)) => return Err(err),
-                Err(refusal) => {
-                    let outcome = Outcome::refused(&refusal).context("refusal without outcome")?;
-                    match commands::processed(&mut tx, env.id).await? {
-                        Some(stored) => Applied::of(stored),
-                        None => {
-                            commands::mark_processed(&mut tx, env.id, kind, &outcome).await?;
-                            Applied::of(outcome)
-                        }
-                    }
-                }
+                Err(refusal) => refused(&mut tx, env.id, kind, &refusal).await?,
             };
             applied.push(one);
         }
@@ -311,7 +296,7 @@ impl Engine {
                 if due.is_empty() {
                     break;
                 }
-                let mut expiries: Vec<Envelope> = due
+                let expiries: Vec<Envelope> = due
                     .into_iter()
                     .map(|request_id| Envelope {
                         v: ENVELOPE_VERSION,
@@ -324,11 +309,7 @@ impl Engine {
                     .collect();
                 // Requests are independent (and listed in id order): groups
                 // of them run side by side, each group in one transaction.
-                let mut groups = Vec::new();
-                while !expiries.is_empty() {
-                    let rest = expiries.split_off(expiries.len().min(TICK_GROUP));
-                    groups.push(std::mem::replace(&mut expiries, rest));
-                }
+                let groups: Vec<Vec<Envelope>> = expiries.chunks(TICK_GROUP).map(<[Envelope]>::to_vec).collect();
                 let groups = futures_util::stream::iter(groups)
                     .map(|group| async move {
                         let applied = match self.execute_group(&group, now).await {
@@ -444,7 +425,7 @@ impl Engine {
             return;
         }
         let published = self.bus.publish_events(&events).await;
-        crate::metrics::events(events.iter().map(|e| e.event_type.clone()), published.is_ok());
+        crate::metrics::events(&events, published.is_ok());
         match published {
             Ok(()) => {
                 let _ = self.published.send(events.iter().map(|e| e.id).collect()).await;
@@ -452,4 +433,18 @@ impl Engine {
             Err(err) => tracing::warn!(error = %err, "events left for the relay to publish"),
         }
     }
+}
+
+/// The answer to a refused command: the outcome recorded before (a
+/// redelivery or a replay), or the refusal, recorded now.
+async fn refused(conn: &mut sqlx::PgConnection, id: Uuid, kind: &str, refusal: &ApiError) -> anyhow::Result<Applied> {
+    if let Some(stored) = commands::processed(conn, id).await? {
+        return Ok(Applied::of(stored));
+    }
+    let outcome = Outcome::refused(refusal).context("refusal without outcome")?;
+    if !commands::mark_processed(conn, id, kind, &outcome).await? {
+        let stored = commands::processed(conn, id).await?.context("processed command without outcome")?;
+        return Ok(Applied::of(stored));
+    }
+    Ok(Applied::of(outcome))
 }
