@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::domain::{OnBreach, OnEmpty, PolicyStatus, RuleKind, RuleType};
+use crate::domain::{ExpectedContext, OnBreach, OnEmpty, PolicyStatus, RuleKind, RuleType};
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct RuleOut {
@@ -63,6 +63,14 @@ pub struct PolicyOut {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub stages: Vec<StageOut>,
+    /// Added: the context the version declares it needs; null when it
+    /// declares none (the context is then not checked).
+    #[serde(default)]
+    pub expected_context: Option<ExpectedContext>,
+    /// Added: every context key the version's JSONLogic reads (`skip_if`,
+    /// expression rules, escalation rules), as JSONLogic paths, sorted.
+    #[serde(default)]
+    pub context_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]

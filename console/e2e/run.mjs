@@ -822,6 +822,43 @@ async function main() {
     assert.equal((await api(AWE, 'GET', `/v1/awe/policies/${POLICY_KEY}/versions`, { token })).body.length, versionsBefore, 'the conflict changed the existing policy');
   }, { ui: true });
 
+  await step('20a-context-contract-declared-shown-and-simulated', async () => {
+    const key = `${POLICY_KEY}-ctx`;
+    await admin.goto(url('/policies/new'));
+    await fill(admin, ['Policy key'], key, '"Policy key"');
+    await fill(admin, ['Name'], 'E2E context', '"Name" (policy)');
+    await fill(admin, ['Artifact type'], ARTIFACT_TYPE, '"Artifact type"');
+    const s1 = admin.getByRole('group', { name: /^Stage 1\b/ }).first();
+    await fill(s1, ['Stage name'], 'Large amounts', '"Stage name"');
+    await ruleUser(s1, 'alice');
+    await fill(s1, ['Skip if (JSONLogic)'], JSON.stringify({ '<': [{ var: 'amount' }, 1000] }), '"Skip if"');
+    // Declared without `amount`: the service names the key next to the declaration.
+    const declaration = admin.getByLabel('Expected context (JSON object)', { exact: true });
+    await declaration.fill(JSON.stringify({ district: { type: 'string' } }));
+    await (await button(admin, 'Save')).click();
+    await admin.locator('.problems').getByRole('alert').getByText('AWE-010', { exact: true }).waitFor();
+    assert.equal(await declaration.getAttribute('aria-invalid'), 'true', 'the declaration is not marked invalid');
+    const describedBy = (await declaration.getAttribute('aria-describedby')).split(' ').find((x) => x.endsWith('-err'));
+    const msg = await admin.evaluate((id) => document.getElementById(id)?.textContent ?? '', describedBy);
+    assert.match(msg, /stages\[0\]\.skip_if reads `amount`/, `the message next to the declaration is "${msg}"`);
+    await declaration.fill(JSON.stringify({ amount: { type: 'number', description: 'In the programme currency' }, district: { type: 'string', required: false } }));
+    await (await button(admin, 'Save')).click();
+    await admin.waitForURL((u) => u.pathname.includes(`/policies/${key}`) && !u.pathname.endsWith('/new'), { timeout: UI_TIMEOUT });
+    await admin.goto(url(`/policies/${key}/v/1`));
+    await admin.getByRole('region', { name: 'Context', exact: true }).getByText('amount', { exact: true }).first().waitFor();
+    const table = admin.getByRole('table', { name: 'Expected context' });
+    await table.getByRole('row', { name: /amount number required In the programme currency/ }).waitFor();
+    await table.getByRole('row', { name: /district string optional/ }).waitFor();
+    await visited(admin, 'context');
+    await button(admin, 'Simulate');
+    await fill(admin, ['Sample context (JSON object)'], JSON.stringify({ district: 'D1' }), '"Sample context"');
+    await admin.getByRole('button', { name: /^simulate$/i }).last().click();
+    const warnings = admin.getByRole('list', { name: 'Context warnings' });
+    await warnings.getByText(/POST \/requests would be refused/).waitFor();
+    assert.match(await warnings.textContent(), /amount/, 'the warning does not name amount');
+    await visited(admin, 'context-simulated');
+  }, { ui: true });
+
   await step('21-admin-cancels-a-request', async () => {
     const token = await adminToken();
     const reason = 'Raised by mistake (e2e)';

@@ -1,6 +1,9 @@
 //! The vocabulary of the engine: parsed policies, request and task states,
 //! identities. Everything here is plain data.
 
+pub mod context;
+#[cfg(test)]
+mod context_properties;
 pub mod policy;
 
 use std::fmt;
@@ -9,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+pub use context::{ExpectedContext, ExpectedKey, JsonType, JsonTypes};
 pub use policy::*;
 
 /// A field that failed validation, named by its path in the document

@@ -6,6 +6,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::context::{self, ExpectedContext, Read};
 use super::{FieldError, Ids};
 use crate::logic;
 
@@ -172,6 +173,13 @@ pub struct PolicyIn {
     pub forbid_repeat_approvers: bool,
     #[serde(default)]
     pub stages: Vec<StageIn>,
+    /// Added: the context keys this policy needs, each with its JSON type
+    /// (keys are JSONLogic paths such as `beneficiary.district`). When given,
+    /// every key the policy's JSONLogic reads must be declared, and a
+    /// creation whose context lacks a required key or has one of the wrong
+    /// type is refused with 422. Absent: the context is not checked (spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_context: Option<ExpectedContext>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -274,6 +282,33 @@ pub struct PolicyDef {
     pub forbid_repeat_approvers: bool,
     /// Sorted by `stage_order`, which is unique.
     pub stages: Vec<StageDef>,
+    pub expected_context: Option<ExpectedContext>,
+}
+
+impl PolicyDef {
+    /// Every read of the request's context by the policy's JSONLogic:
+    /// `skip_if`, and the expressions of rules and escalation rules.
+    pub fn context_reads(&self) -> Vec<Read> {
+        let mut out = Vec::new();
+        for (i, stage) in self.stages.iter().enumerate() {
+            if let Some(skip_if) = &stage.skip_if {
+                out.extend(context::reads(skip_if, &format!("stages[{i}].skip_if")));
+            }
+            for (list, rules) in [("rules", &stage.rules), ("escalation_rules", &stage.escalation_rules)] {
+                for (j, rule) in rules.iter().enumerate() {
+                    if let RuleSpec::Expression { logic } = &rule.spec {
+                        out.extend(context::reads(logic, &format!("stages[{i}].{list}[{j}].rule_value.logic")));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The distinct context keys the policy reads, sorted.
+    pub fn context_keys(&self) -> Vec<String> {
+        context::keys(&self.context_reads())
+    }
 }
 
 impl PolicyIn {
@@ -301,8 +336,7 @@ impl PolicyIn {
             }
             stages.push(stage.parse(&at, ids)?);
         }
-        stages.sort_by_key(|s| s.stage_order);
-        Ok(PolicyDef {
+        let mut def = PolicyDef {
             policy_key: self.policy_key.clone(),
             name: self.name.clone(),
             description: self.description.clone(),
@@ -310,7 +344,14 @@ impl PolicyIn {
             forbid_self_approval: self.forbid_self_approval,
             forbid_repeat_approvers: self.forbid_repeat_approvers,
             stages,
-        })
+            expected_context: self.expected_context.clone(),
+        };
+        // Paths name stages as the document orders them, before sorting.
+        if let Some(expected) = &def.expected_context {
+            context::check_declaration(expected, &def.context_reads())?;
+        }
+        def.stages.sort_by_key(|s| s.stage_order);
+        Ok(def)
     }
 }
 

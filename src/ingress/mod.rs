@@ -4,6 +4,7 @@
 mod admin;
 pub mod auth;
 mod console;
+mod contracts;
 mod delegations;
 mod directory;
 mod dispatch;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub vault: crate::secrets::Vault,
     /// For simulate's live calls to Keycloak and callers' HTTP resolvers.
     pub remote: crate::resolution::Remote,
+    /// Each key's context contract, checked before a creation is published.
+    pub contracts: contracts::Contracts,
     replies: Arc<dispatch::Replies>,
 }
 
@@ -57,7 +60,17 @@ impl AppState {
         let replies = dispatch::Replies::start(&bus).await?;
         let vault = crate::secrets::Vault::from_config(&config)?;
         let remote = crate::resolution::Remote::new(&config)?;
-        Ok(Arc::new(Self { config, pool, bus, auth, policies: PolicyCache::default(), vault, remote, replies }))
+        Ok(Arc::new(Self {
+            config,
+            pool,
+            bus,
+            auth,
+            policies: PolicyCache::default(),
+            vault,
+            remote,
+            contracts: contracts::Contracts::default(),
+            replies,
+        }))
     }
 }
 

@@ -245,6 +245,23 @@ pub struct SimulatedStage {
     pub outcome: String,
 }
 
+/// A key the policy reads or declares that the sample context falls short on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContextWarning {
+    /// The key, as a JSONLogic path (`beneficiary.district`).
+    pub key: String,
+    /// `missing` (read but absent), or a declaration's refusal: `missing`
+    /// for a required key, the type error's name (`float_type`, …) otherwise.
+    pub kind: String,
+    /// Where the policy reads it (`stages[0].skip_if`); empty for a key that
+    /// is only declared.
+    pub read_by: Vec<String>,
+    /// Whether `POST /requests` with this context would be refused for it
+    /// (the version declares the key in `expected_context`).
+    pub refused_on_create: bool,
+    pub message: String,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SimulateOut {
     pub policy_id: Uuid,
@@ -254,6 +271,11 @@ pub struct SimulateOut {
     pub groups: Vec<Vec<i32>>,
     /// Added: what the simulation cannot know in advance.
     pub notes: Vec<String>,
+    /// Added: every context key the version's JSONLogic reads, sorted.
+    pub context_keys: Vec<String>,
+    /// Added: keys read or declared that the sample context lacks or holds
+    /// with the wrong type, declared or not.
+    pub context_warnings: Vec<ContextWarning>,
 }
 
 #[utoipa::path(post, path = "/v1/awe/policies/{policy_key}/versions/{version}/simulate", tag = "policies",
@@ -403,7 +425,60 @@ pub async fn simulate(
     if def.forbid_self_approval && input.requester.is_none() {
         notes.push("forbid_self_approval: give `requester` to see who it would remove".to_owned());
     }
-    Ok(Json(SimulateOut { policy_id, policy_version, stages, groups, notes }))
+    let context_keys = def.context_keys();
+    let context_warnings = context_warnings(def, &input.context, &key, policy_version);
+    Ok(Json(SimulateOut { policy_id, policy_version, stages, groups, notes, context_keys, context_warnings }))
+}
+
+/// What the sample context lacks: every read key that is absent (with where it
+/// is read and whether a default covers it), and whatever the declaration
+/// would refuse on create.
+fn context_warnings(def: &crate::domain::PolicyDef, sample: &Value, key: &str, version: i32) -> Vec<ContextWarning> {
+    use crate::domain::context;
+    let reads = def.context_reads();
+    let declared = def.expected_context.as_ref();
+    let refusals =
+        declared.map(|e| context::check_context(e, sample, &format!("policy '{key}' v{version}"))).unwrap_or_default();
+    let mut warnings = Vec::new();
+    for read_key in context::keys(&reads) {
+        let sites: Vec<&context::Read> = reads.iter().filter(|r| r.key == read_key).collect();
+        let read_by: Vec<String> = sites.iter().map(|r| r.at.clone()).collect();
+        if let Some(p) = refusals.iter().find(|p| p.path.join(".") == read_key) {
+            warnings.push(ContextWarning {
+                key: read_key,
+                kind: p.kind.into(),
+                read_by,
+                refused_on_create: true,
+                message: p.message.clone(),
+            });
+        } else if context::lookup(sample, &read_key).is_none() {
+            let message = if sites.iter().all(|r| r.defaulted) {
+                format!("`{read_key}` is not in the context; every read of it has a default or checks for it")
+            } else {
+                format!("`{read_key}` is not in the context; {} reads it as null", read_by.join(", "))
+            };
+            warnings.push(ContextWarning {
+                key: read_key,
+                kind: "missing".into(),
+                read_by,
+                refused_on_create: false,
+                message,
+            });
+        }
+    }
+    for p in refusals {
+        let k = p.path.join(".");
+        if !warnings.iter().any(|w| w.key == k) {
+            warnings.push(ContextWarning {
+                key: k,
+                kind: p.kind.into(),
+                read_by: Vec::new(),
+                refused_on_create: true,
+                message: p.message,
+            });
+        }
+    }
+    warnings
 }
 
 /// Groups in run order: stages sharing a `parallel_group` run together, a

@@ -28,7 +28,8 @@ const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6177_652d_6964_656d_706f_7
 #[utoipa::path(post, path = "/v1/awe/requests", tag = "requests", request_body = CreateRequestIn,
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response; scoped to the calling client")),
     responses((status = 201, body = CreateRequestOut), (status = 202, description = "Accepted; the outcome follows by webhook"),
-              (status = 404, description = "AWE-001: no active policy"), (status = 409, description = "AWE-009: key reused with another body")))]
+              (status = 404, description = "AWE-001: no active policy"), (status = 409, description = "AWE-009: key reused with another body"),
+              (status = 422, description = "The body is invalid, or its context lacks a key the active version's expected_context requires or holds one of the wrong type: one item per key, located at [\"body\", \"context\", <key>...]")))]
 pub async fn create(
     State(s): State<Arc<AppState>>,
     caller: Caller,
@@ -69,6 +70,7 @@ pub async fn create(
         }
         None => (Uuid::now_v7(), Uuid::now_v7()),
     };
+    s.contracts.check(&s.pool, &body.value.policy_key, &body.value.context).await?;
     let pending = Pending {
         location: format!("/v1/awe/requests/{request_id}"),
         body: json!({"request_id": request_id, "status": "pending", "current_stage_order": 1, "tasks": []}),

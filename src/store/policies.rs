@@ -25,6 +25,8 @@ pub struct PolicyRow {
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The declared context (`ExpectedContext`), when there is one.
+    pub expected_context: Option<Value>,
 }
 
 impl PolicyRow {
@@ -57,6 +59,8 @@ impl Policy {
             created_at: r.created_at,
             updated_at: r.updated_at,
             stages: self.def.stages.iter().map(stage_out).collect(),
+            expected_context: self.def.expected_context.clone(),
+            context_keys: self.def.context_keys(),
         }
     }
 }
@@ -103,8 +107,9 @@ pub async fn insert(
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "INSERT INTO policy (id, policy_key, version, name, description, status, artifact_type,
-                             forbid_self_approval, forbid_repeat_approvers, created_by, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 'draft', $6, $7, $8, $9, $10, $10)",
+                             forbid_self_approval, forbid_repeat_approvers, created_by, created_at, updated_at,
+                             expected_context)
+         VALUES ($1, $2, $3, $4, $5, 'draft', $6, $7, $8, $9, $10, $10, $11)",
         id,
         def.policy_key,
         version,
@@ -114,7 +119,8 @@ pub async fn insert(
         def.forbid_self_approval,
         def.forbid_repeat_approvers,
         created_by,
-        now
+        now,
+        declared(def)
     )
     .execute(&mut *conn)
     .await?;
@@ -131,7 +137,7 @@ pub async fn replace_draft(
 ) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE policy SET name = $2, description = $3, artifact_type = $4, forbid_self_approval = $5,
-                forbid_repeat_approvers = $6, created_by = $7, updated_at = $8
+                forbid_repeat_approvers = $6, created_by = $7, updated_at = $8, expected_context = $9
          WHERE id = $1 AND status = 'draft'",
         id,
         def.name,
@@ -140,12 +146,17 @@ pub async fn replace_draft(
         def.forbid_self_approval,
         def.forbid_repeat_approvers,
         created_by,
-        now
+        now,
+        declared(def)
     )
     .execute(&mut *conn)
     .await?;
     sqlx::query!("DELETE FROM policy_stage WHERE policy_id = $1", id).execute(&mut *conn).await?;
     insert_stages(conn, id, def).await
+}
+
+fn declared(def: &PolicyDef) -> Option<Value> {
+    def.expected_context.as_ref().map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
 }
 
 async fn insert_stages(conn: &mut PgConnection, policy_id: Uuid, def: &PolicyDef) -> sqlx::Result<()> {
@@ -214,6 +225,16 @@ pub async fn active_row(conn: &mut PgConnection, key: &str) -> sqlx::Result<Opti
 }
 
 /// Locks every version of a key, so concurrent activations serialise.
+/// What a creation's context must hold under the key's active version:
+/// its version and declaration, `None` without an active version.
+pub async fn active_contract(conn: &mut PgConnection, key: &str) -> sqlx::Result<Option<(i32, Option<Value>)>> {
+    let row =
+        sqlx::query!("SELECT version, expected_context FROM policy WHERE policy_key = $1 AND status = 'active'", key)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(row.map(|r| (r.version, r.expected_context)))
+}
+
 pub async fn lock_key(conn: &mut PgConnection, key: &str) -> sqlx::Result<Vec<PolicyRow>> {
     sqlx::query_as!(PolicyRow, "SELECT * FROM policy WHERE policy_key = $1 ORDER BY version DESC FOR UPDATE", key)
         .fetch_all(&mut *conn)
@@ -287,6 +308,10 @@ pub async fn load(conn: &mut PgConnection, row: PolicyRow) -> anyhow::Result<Pol
         forbid_self_approval: row.forbid_self_approval,
         forbid_repeat_approvers: row.forbid_repeat_approvers,
         stages: defs,
+        expected_context: match &row.expected_context {
+            Some(v) => Some(serde_json::from_value(v.clone()).context("stored expected_context")?),
+            None => None,
+        },
     };
     Ok(Policy { row, def })
 }
@@ -314,7 +339,8 @@ pub async fn latest_rows(conn: &mut PgConnection) -> sqlx::Result<Vec<PolicyRow>
         r#"SELECT DISTINCT ON (policy_key) id AS "id!", policy_key AS "policy_key!", version AS "version!",
                   name AS "name!", description, status AS "status!", artifact_type AS "artifact_type!",
                   forbid_self_approval AS "forbid_self_approval!", forbid_repeat_approvers AS "forbid_repeat_approvers!",
-                  created_by AS "created_by!", created_at AS "created_at!", updated_at AS "updated_at!"
+                  created_by AS "created_by!", created_at AS "created_at!", updated_at AS "updated_at!",
+                  expected_context
            FROM policy ORDER BY policy_key, version DESC"#
     )
     .fetch_all(&mut *conn)

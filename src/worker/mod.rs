@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 pub use admin::validate_delegation;
 pub use apply::{delegate, redirect, Applied};
-pub use workflow::{idempotency_mismatch, validate_create};
+pub use workflow::{check_context, idempotency_mismatch, validate_create};
 
 use crate::bus::Bus;
 use crate::command::{Command, Envelope, Outcome, PendingAnswer, ENVELOPE_VERSION};

@@ -4,16 +4,16 @@
 use anyhow::Context as _;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde_json::json;
+use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::apply::*;
 use super::Engine;
 use crate::command::{IdempotencyClaim, Outcome, PendingAnswer, ResolveJob, StageResult, ENVELOPE_VERSION};
-use crate::domain::{Actor, OnBreach};
+use crate::domain::{context, Actor, ExpectedContext, OnBreach};
 use crate::engine::{CommentInput, DecisionInput, Machine, RequestState, Resolution, StageStatus, Step};
-use crate::error::{code, ApiError, Result};
+use crate::error::{code, ApiError, Result, ValidationItem};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::commands;
 use crate::store::policies::{self};
@@ -60,6 +60,9 @@ impl Engine {
             })?;
         let compiled = self.compiled_policy(conn, row).await?;
         let policy = &compiled.policy;
+        if let Some(expected) = &policy.def.expected_context {
+            check_context(expected, &policy.row.policy_key, policy.row.version, &input.context)?;
+        }
         let mut req = RequestRow {
             id: request_id,
             policy_id: policy.row.id,
@@ -489,6 +492,27 @@ pub fn idempotency_mismatch(key: &str) -> ApiError {
         format!("Idempotency-Key '{key}' was already used with a different request body"),
     )
 }
+/// Refuses a context that the active version's `expected_context` does not
+/// accept: 422 in the contract's list shape, one item per key
+/// (`["body", "context", "amount"]`).
+pub fn check_context(expected: &ExpectedContext, policy_key: &str, version: i32, context: &Value) -> Result<()> {
+    let problems = context::check_context(expected, context, &format!("policy '{policy_key}' v{version}"));
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Validation(
+        problems
+            .into_iter()
+            .map(|p| ValidationItem {
+                kind: p.kind.to_owned(),
+                loc: ["body", "context"].into_iter().map(String::from).chain(p.path).map(Value::String).collect(),
+                msg: p.message,
+                input: p.input,
+            })
+            .collect(),
+    ))
+}
+
 /// The checks every creation passes, from REST or straight from NATS.
 pub fn validate_create(input: &CreateRequestIn) -> Result<()> {
     let text = |field: &str, value: &str| -> Result<()> {

@@ -15,10 +15,6 @@ use uuid::Uuid;
 
 use crate::support::*;
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(&app.pool).await.expect("count")
-}
-
 fn user(name: &str) -> Actor {
     Actor { sub: format!("sub-{name}"), assignee_id: name.into(), name: None, email: None, roles: vec![] }
 }

@@ -2,6 +2,7 @@
 
 mod behaviours;
 mod console;
+mod context;
 mod durability;
 mod flows;
 mod input;

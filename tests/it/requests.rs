@@ -5,20 +5,6 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-async fn create_with_key(app: &TestApp, caller: &str, key: &str, body: Value) -> (StatusCode, Value) {
-    let res = app
-        .http
-        .post(app.url("/requests"))
-        .bearer_auth(service(caller))
-        .header("Idempotency-Key", key)
-        .json(&body)
-        .send()
-        .await
-        .expect("sent");
-    let status = res.status();
-    (status, res.json().await.expect("json"))
-}
-
 async fn request_count(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM approval_request").fetch_one(&app.pool).await.expect("count")
 }

@@ -282,3 +282,23 @@ pub fn new_request(key: &str, artifact: &str) -> Value {
 pub fn event_types(events: &Value) -> Vec<String> {
     events.as_array().expect("events").iter().map(|e| e["event_type"].as_str().expect("type").to_owned()).collect()
 }
+
+/// `POST /requests` with an `Idempotency-Key`.
+pub async fn create_with_key(app: &TestApp, caller: &str, key: &str, body: Value) -> (StatusCode, Value) {
+    let res = app
+        .http
+        .post(app.url("/requests"))
+        .bearer_auth(service(caller))
+        .header("Idempotency-Key", key)
+        .json(&body)
+        .send()
+        .await
+        .expect("sent");
+    let status = res.status();
+    (status, res.json().await.expect("json"))
+}
+
+/// A count read straight from the database.
+pub async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.pool).await.expect("count")
+}

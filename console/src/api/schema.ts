@@ -669,6 +669,27 @@ export interface components {
             /** Format: uuid */
             task_id: string;
         };
+        /** @description A key the policy reads or declares that the sample context falls short on. */
+        ContextWarning: {
+            /** @description The key, as a JSONLogic path (`beneficiary.district`). */
+            key: string;
+            /**
+             * @description `missing` (read but absent), or a declaration's refusal: `missing`
+             *     for a required key, the type error's name (`float_type`, …) otherwise.
+             */
+            kind: string;
+            message: string;
+            /**
+             * @description Where the policy reads it (`stages[0].skip_if`); empty for a key that
+             *     is only declared.
+             */
+            read_by: string[];
+            /**
+             * @description Whether `POST /requests` with this context would be refused for it
+             *     (the version declares the key in `expected_context`).
+             */
+            refused_on_create: boolean;
+        };
         /** @description Body of `POST /requests`. */
         CreateRequestIn: {
             artifact_id: string;
@@ -816,6 +837,32 @@ export interface components {
              */
             seq: number;
         };
+        /**
+         * @description A policy's declared context: keys (JSONLogic paths such as
+         *     `beneficiary.district`) and what each must be.
+         */
+        ExpectedContext: {
+            [key: string]: components["schemas"]["ExpectedKey"];
+        };
+        /** @description What a policy declares about one context key. */
+        ExpectedKey: {
+            /** @description For the caller's authors: what the key means. */
+            description?: string | null;
+            /**
+             * @description A creation without the key is refused; an optional key may be absent
+             *     or `null`, and is checked only when it has a value.
+             */
+            required?: boolean;
+            /** @description The JSON type, or a list of them. */
+            type: components["schemas"]["JsonTypes"];
+        };
+        /**
+         * @description A JSON type, as JSON Schema names them.
+         * @enum {string}
+         */
+        JsonType: "string" | "number" | "integer" | "boolean" | "object" | "array" | "null";
+        /** @description One type or several (`"number"`, `["string", "null"]`). */
+        JsonTypes: components["schemas"]["JsonType"] | components["schemas"]["JsonType"][];
         KeycloakClientOut: {
             client_id: string;
             name?: string | null;
@@ -898,6 +945,7 @@ export interface components {
         PolicyIn: {
             artifact_type: string;
             description?: string | null;
+            expected_context?: null | components["schemas"]["ExpectedContext"];
             forbid_repeat_approvers?: boolean;
             forbid_self_approval?: boolean;
             name: string;
@@ -906,10 +954,16 @@ export interface components {
         };
         PolicyOut: {
             artifact_type: string;
+            /**
+             * @description Added: every context key the version's JSONLogic reads (`skip_if`,
+             *     expression rules, escalation rules), as JSONLogic paths, sorted.
+             */
+            context_keys?: string[];
             /** Format: date-time */
             created_at: string;
             created_by: string;
             description?: string | null;
+            expected_context?: null | components["schemas"]["ExpectedContext"];
             forbid_repeat_approvers: boolean;
             forbid_self_approval: boolean;
             /** Format: uuid */
@@ -1042,6 +1096,13 @@ export interface components {
             requester?: string | null;
         };
         SimulateOut: {
+            /** @description Added: every context key the version's JSONLogic reads, sorted. */
+            context_keys: string[];
+            /**
+             * @description Added: keys read or declared that the sample context lacks or holds
+             *     with the wrong type, declared or not.
+             */
+            context_warnings: components["schemas"]["ContextWarning"][];
             /** @description Added: the order groups run in, as lists of stage orders. */
             groups: number[][];
             /** @description Added: what the simulation cannot know in advance. */
@@ -4180,7 +4241,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description An invalid path, query or body value, each named by `loc` */
+            /** @description The body is invalid, or its context lacks a key the active version's expected_context requires or holds one of the wrong type: one item per key, located at ["body", "context", <key>...] */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -27,6 +27,8 @@ export type AuditActionOut = S['AuditActionOut'];
 export type SecretOut = S['SecretOut'];
 export type SimulateOut = S['SimulateOut'];
 export type SimulatedStage = S['SimulatedStage'];
+export type ContextWarning = S['ContextWarning'];
+export type ExpectedContext = S['ExpectedContext'];
 
 /** Create and rotate answer with the secret itself, this once. */
 export type SecretCreated = SecretOut & { secret?: string; command_id?: string };

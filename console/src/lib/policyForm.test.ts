@@ -46,6 +46,14 @@ const twoStage: PolicyIn = {
 };
 
 describe('policy form round trip', () => {
+  it('keeps a declared context, and a blank one is no declaration', () => {
+    const declared = { ...twoStage, expected_context: { amount: { type: 'number' }, note: { type: ['string', 'null'], required: false } } } as PolicyIn;
+    const form = formFromPolicy(declared as never);
+    expect(policyFromForm(form).value.expected_context).toEqual(declared.expected_context);
+    expect('expected_context' in policyFromForm({ ...form, expected_context: '  ' }).value).toBe(false);
+    expect(policyFromForm({ ...form, expected_context: '[1]' }).errors.get('expected_context')).toBeTruthy();
+  });
+
   it('document → form → document is the identity', () => {
     const back = policyFromForm(formFromPolicy(twoStage as never));
     expect(back.errors.size).toBe(0);

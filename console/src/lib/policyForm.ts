@@ -55,6 +55,8 @@ export interface PolicyForm {
   forbid_self_approval: boolean;
   forbid_repeat_approvers: boolean;
   stages: StageForm[];
+  /** The declared context (`expected_context`) as JSON text; blank = none. */
+  expected_context: string;
 }
 
 export function emptyRule(): RuleForm {
@@ -78,7 +80,7 @@ export function emptyStage(order: number): StageForm {
 }
 
 export function emptyPolicy(): PolicyForm {
-  return { policy_key: '', name: '', description: '', artifact_type: '', forbid_self_approval: false, forbid_repeat_approvers: false, stages: [emptyStage(1)] };
+  return { policy_key: '', name: '', description: '', artifact_type: '', forbid_self_approval: false, forbid_repeat_approvers: false, stages: [emptyStage(1)], expected_context: '' };
 }
 
 function str(v: unknown): string {
@@ -131,6 +133,7 @@ export function formFromPolicy(p: Partial<PolicyIn> & Record<string, unknown>): 
       rules: (Array.isArray(s.rules) ? s.rules : []).map(ruleFromIn),
       escalation_rules: (Array.isArray(s.escalation_rules) ? s.escalation_rules : []).map(ruleFromIn),
     })),
+    expected_context: p.expected_context === undefined || p.expected_context === null ? '' : pretty(p.expected_context),
   };
 }
 
@@ -211,18 +214,19 @@ export function policyFromForm(f: PolicyForm): FormResult {
       rules: s.rules.map((r, j) => ruleToIn(r, `${at}.rules[${j}]`, errors)),
     };
   });
-  return {
-    value: {
-      policy_key: f.policy_key,
-      name: f.name,
-      description: f.description.trim() === '' ? null : f.description,
-      artifact_type: f.artifact_type,
-      forbid_self_approval: f.forbid_self_approval,
-      forbid_repeat_approvers: f.forbid_repeat_approvers,
-      stages,
-    },
-    errors,
+  const value: PolicyIn = {
+    policy_key: f.policy_key,
+    name: f.name,
+    description: f.description.trim() === '' ? null : f.description,
+    artifact_type: f.artifact_type,
+    forbid_self_approval: f.forbid_self_approval,
+    forbid_repeat_approvers: f.forbid_repeat_approvers,
+    stages,
   };
+  const expected = checkOptionalJson(f.expected_context, true);
+  if (!expected.ok) add(errors, 'expected_context', describeJsonError(expected));
+  else if (expected.value !== null) value.expected_context = expected.value as PolicyIn['expected_context'];
+  return { value, errors };
 }
 
 /** PolicyOut → the PolicyIn it was made from (drops ids, status, timestamps). */

@@ -164,6 +164,15 @@ function Editor({ target, initial }: { target: Target; initial: PolicyForm }) {
                 <CheckField label="Forbid self-approval (the requester never approves)" checked={form.forbid_self_approval} onChange={(v) => setForm({ ...form, forbid_self_approval: v })} />
                 <CheckField label="Forbid repeat approvers (who approved an earlier stage is not asked again)" checked={form.forbid_repeat_approvers} onChange={(v) => setForm({ ...form, forbid_repeat_approvers: v })} />
               </fieldset>
+              <JsonTextarea
+                label="Expected context (JSON object)"
+                value={form.expected_context}
+                rows={4}
+                objectOnly
+                hint={'Blank: the context is not checked. Otherwise every key the JSONLogic reads must be here, e.g. {"amount": {"type": "number"}, "note": {"type": "string", "required": false}}; a request whose context lacks a required key or has the wrong type is refused with 422.'}
+                errors={at('expected_context', true)}
+                onChange={(v) => setForm({ ...form, expected_context: v })}
+              />
             </fieldset>
             <Messages messages={at('stages')} />
             {form.stages.map((s, i) => (

@@ -89,6 +89,7 @@ function PolicySummary({ policy: p }: { policy: PolicyOut }) {
           </dd>
         </dl>
       </Section>
+      <ContextContract policy={p} />
       <Section title={`Stages (${p.stages.length})`}>
         <ol className="groups">
           {groups.map((g, i) => (
@@ -180,6 +181,54 @@ function RulesTable({ title, rules }: { title: string; rules: StageOut['rules'] 
   );
 }
 
+/** What the version reads from a request's context and what it declares. */
+function ContextContract({ policy: p }: { policy: PolicyOut }) {
+  const reads = p.context_keys ?? [];
+  const declared = Object.entries(p.expected_context ?? {});
+  return (
+    <Section title="Context">
+      <dl className="facts">
+        <dt>Reads</dt>
+        <dd>
+          <List items={reads} none="no context key (user, role, group and http rules only)" />
+        </dd>
+        <dt>Declared</dt>
+        <dd>
+          {p.expected_context == null ? (
+            <span className="muted">nothing: a request's context is not checked</span>
+          ) : (
+            `${declared.length} key${declared.length === 1 ? '' : 's'}; a request whose context lacks a required key or has one of the wrong type is refused with 422`
+          )}
+        </dd>
+      </dl>
+      {declared.length > 0 && (
+        <table aria-label="Expected context">
+          <thead>
+            <tr>
+              <th scope="col">Key</th>
+              <th scope="col">Type</th>
+              <th scope="col">Required</th>
+              <th scope="col">Description</th>
+            </tr>
+          </thead>
+          <tbody>
+            {declared.map(([key, spec]) => (
+              <tr key={key}>
+                <td>
+                  <code>{key}</code>
+                </td>
+                <td>{Array.isArray(spec.type) ? spec.type.join(' or ') : spec.type}</td>
+                <td>{spec.required === false ? 'optional' : 'required'}</td>
+                <td>{spec.description ?? ''}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Section>
+  );
+}
+
 function Simulate({ policy }: { policy: PolicyOut }) {
   const [context, setContext] = useState('{\n  \n}');
   const [requester, setRequester] = useState('');
@@ -212,6 +261,19 @@ function Simulate({ policy }: { policy: PolicyOut }) {
               <li key={i}>{g.length > 1 ? `Stages ${g.join(', ')} together` : `Stage ${g[0]}`}</li>
             ))}
           </ol>
+          {r.context_warnings.length > 0 && (
+            <>
+              <h3>Context</h3>
+              <ul aria-label="Context warnings">
+                {r.context_warnings.map((w) => (
+                  <li key={w.key}>
+                    <code>{w.key}</code>: {w.message}
+                    {w.refused_on_create ? ' (POST /requests would be refused)' : ''}
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
           {r.notes.length > 0 && (
             <>
               <h3>Notes</h3>
