@@ -38,7 +38,7 @@ OWED = {
         "awe_resolutions": {"rule_type": "http", "outcome": "resolved"},
         "awe_consumer_redelivered": {"consumer": "resolver"},
     },
-    "sla-scheduler": {"awe_sla_ticks_published": {}},
+    "sla-scheduler": {"awe_sla_ticks_published": {}, "awe_idempotency_keys_retired": {}},
 }
 
 
