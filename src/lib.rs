@@ -16,6 +16,7 @@ pub mod ingress;
 pub mod keycloak;
 pub mod logic;
 pub mod metrics;
+pub mod operator;
 pub mod replay;
 pub mod resolution;
 pub mod resolver;

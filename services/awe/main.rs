@@ -9,6 +9,12 @@
 //!   awe streams delete --yes   delete this prefix's streams (tests, benchmarks)
 //!   awe probe [URL]        exit 0 when the ingress answers healthy (container health checks)
 //!   awe openapi            print the OpenAPI document (the console's API types are generated from it)
+//!   awe policy diff PATH   what `apply` would do with a policy file or a folder of them (YAML or JSON)
+//!   awe policy apply PATH [--activate]
+//!                          create new keys, new versions of changed ones (edit a newest draft), activate
+//!   awe policy export DIR  write every active version to DIR as <key>.yaml
+//!                          (policy commands: --url URL or AWE_URL, default this config's http.addr;
+//!                          AWE_TOKEN, or AWE_CLIENT_ID/AWE_CLIENT_SECRET at keycloak.issuer)
 //!
 //! Options: `--config FILE` (TOML), then the environment (`AWE__SECTION__KEY`,
 //! `DATABASE_URL`, `NATS_URL`).
@@ -20,7 +26,7 @@ use anyhow::{bail, Context};
 use awe::config::Config;
 use tokio_util::sync::CancellationToken;
 
-const USAGE: &str = "usage: awe [--config FILE] <run [ROLES] | migrate | relay | replay [OPTIONS] | probe [URL] | openapi | streams apply | streams delete --yes>\n  ROLES: all (default) or a comma list of ingress, engine, webhook, sla-scheduler, resolver\n  replay OPTIONS: --since RFC3339 | --from-seq N, --request ID, --type EVENT_TYPE, --limit N";
+const USAGE: &str = "usage: awe [--config FILE] <run [ROLES] | migrate | relay | replay [OPTIONS] | probe [URL] | openapi | streams apply | streams delete --yes | policy diff PATH | policy apply PATH [--activate] | policy export DIR>\n  ROLES: all (default) or a comma list of ingress, engine, webhook, sla-scheduler, resolver\n  replay OPTIONS: --since RFC3339 | --from-seq N, --request ID, --type EVENT_TYPE, --limit N";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -110,6 +116,7 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some("policy") => awe::operator::policy::command(&config, &args[1..]).await,
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");
             Ok(())

@@ -9,6 +9,7 @@ mod input;
 mod keycloak;
 mod keys;
 mod policies;
+mod policy_files;
 mod races;
 mod requests;
 mod resolver;
