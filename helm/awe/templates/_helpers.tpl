@@ -154,3 +154,36 @@ automountServiceAccountToken: false
 securityContext:
   {{- toYaml .Values.podSecurityContext | nindent 2 }}
 {{- end -}}
+
+{{/* The console's addresses (a JSON list) for the portal client's redirect URIs. */}}
+{{- define "awe.consoleUrls" -}}
+{{- $urls := .Values.keycloak.provision.consoleUrls -}}
+{{- if and (not $urls) .Values.ingress.enabled -}}
+{{- range .Values.ingress.hosts }}{{ $urls = append $urls (printf "https://%s" .host) }}{{ end -}}
+{{- end -}}
+{{- if not $urls -}}
+{{- fail "keycloak.provision.consoleUrls is required without an ingress: where operators open the console (https://awe.example.org)" -}}
+{{- end -}}
+{{- toJson $urls -}}
+{{- end -}}
+
+{{/*
+The resolver's client secret: keycloak.adminClientSecret; else, when the chart
+provisions Keycloak, the one it generated before (read back from its Secret) or
+a new one, generated once per render so that every Secret holds the same.
+*/}}
+{{- define "awe.resolverSecret" -}}
+{{- $k := .Values.keycloak -}}
+{{- if $k.adminClientSecret -}}
+{{- $k.adminClientSecret -}}
+{{- else if $k.provision.enabled -}}
+{{- if not (hasKey $k "generatedAdminClientSecret") -}}
+{{- $previous := "" -}}
+{{- with lookup "v1" "Secret" .Release.Namespace (printf "%s-secrets" (include "awe.fullname" .)) -}}
+{{- $previous = index (default dict .data) "AWE__KEYCLOAK__ADMIN_CLIENT_SECRET" | default "" | b64dec -}}
+{{- end -}}
+{{- $_ := set $k "generatedAdminClientSecret" (default (randAlphaNum 48) $previous) -}}
+{{- end -}}
+{{- $k.generatedAdminClientSecret -}}
+{{- end -}}
+{{- end -}}

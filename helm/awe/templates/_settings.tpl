@@ -97,7 +97,7 @@ AWE__LOG__LEVEL: {{ $c.log.level | quote }}
 {{- end -}}
 DATABASE_URL: {{ include "awe.databaseUrl" . | quote }}
 AWE__WEBHOOK__SECRET_KEY: {{ $key | quote }}
-AWE__KEYCLOAK__ADMIN_CLIENT_SECRET: {{ .Values.keycloak.adminClientSecret | quote }}
+AWE__KEYCLOAK__ADMIN_CLIENT_SECRET: {{ include "awe.resolverSecret" . | quote }}
 {{- if not .Values.nats.enabled }}
 {{- with $n.password }}
 AWE__NATS__PASSWORD: {{ . | quote }}
