@@ -86,6 +86,7 @@ pub fn init_telemetry(config: &Config) {
 /// Starts `roles` and runs them until `shutdown` is cancelled or one fails.
 pub async fn run(config: Config, roles: &[Role], shutdown: CancellationToken) -> anyhow::Result<()> {
     crate::metrics::init();
+    crate::trace::start_export(&config.tracing.otlp_endpoint, &config.tracing.service_name);
     let pool = store::connect(&config.database).await?;
     store::migrate(&pool).await?;
     let bus = Bus::connect(&config.nats).await?;

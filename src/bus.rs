@@ -184,7 +184,7 @@ impl Bus {
 
     /// Asks the resolver role to resolve stages of a request.
     pub async fn publish_resolve(&self, job: &crate::command::ResolveJob) -> anyhow::Result<()> {
-        let mut headers = HeaderMap::new();
+        let mut headers = traced();
         headers.insert("Nats-Msg-Id", job.id.to_string().as_str());
         self.js
             .publish_with_headers(
@@ -273,7 +273,7 @@ impl Bus {
     /// Publishes a command with `Nats-Msg-Id` = its id; `Ok(true)` when
     /// JetStream already had it (a duplicate within the window).
     pub async fn publish_command(&self, envelope: &Envelope) -> anyhow::Result<bool> {
-        let mut headers = HeaderMap::new();
+        let mut headers = traced();
         headers.insert("Nats-Msg-Id", envelope.id.to_string().as_str());
         let body = Bytes::from(serde_json::to_vec(envelope)?);
         let ack = self
@@ -293,7 +293,7 @@ impl Bus {
         msg_id: &str,
         event: &StoredEvent,
     ) -> anyhow::Result<()> {
-        let mut headers = HeaderMap::new();
+        let mut headers = traced();
         headers.insert("Nats-Msg-Id", msg_id);
         headers.insert("Awe-Delivery-Id", delivery_id.to_string().as_str());
         self.js
@@ -310,6 +310,9 @@ impl Bus {
         let mut acks = Vec::with_capacity(events.len());
         for event in events {
             let mut headers = HeaderMap::new();
+            if let Some(parent) = event.traceparent.clone().or_else(crate::trace::current_header) {
+                headers.insert(crate::trace::HEADER, parent.as_str());
+            }
             headers.insert("Nats-Msg-Id", event.id.to_string().as_str());
             headers.insert("Awe-Event-Type", event.event_type.as_str());
             headers.insert("Awe-Request-Id", event.request_id.to_string().as_str());
@@ -325,4 +328,13 @@ impl Bus {
         }
         Ok(())
     }
+}
+
+/// Headers for a message sent from the current work: its `traceparent`, if any.
+fn traced() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(parent) = crate::trace::current_header() {
+        headers.insert(crate::trace::HEADER, parent.as_str());
+    }
+    headers
 }

@@ -51,7 +51,9 @@ where
                 continue;
             }
         };
-        let work = handle(message);
+        let parent = crate::trace::from_headers(message.headers.as_ref());
+        let name = span_name(role, &message.subject);
+        let work = crate::trace::in_span(name, crate::trace::Kind::Consumer, parent, handle(message));
         tokio::spawn(async move {
             work.await;
             drop(permit);
@@ -78,4 +80,12 @@ async fn watch_backlog(role: &'static str, mut consumer: Consumer<pull::Config>,
             _ = tokio::time::sleep(BACKLOG_INTERVAL) => {}
         }
     }
+}
+
+/// A span's name: the role and the subject without its prefix and ids
+/// (`engine cmd.request.create`, `webhook evt.request_approved`), so that
+/// names stay few.
+fn span_name(role: &str, subject: &str) -> String {
+    let kept: Vec<&str> = subject.split('.').skip(1).filter(|t| uuid::Uuid::parse_str(t).is_err()).collect();
+    format!("{role} {}", kept.join("."))
 }

@@ -44,6 +44,8 @@ pub struct StoredEvent {
     /// Whether the request has a callback URL, when the publisher knows: a
     /// hint that lets the webhook role skip events nobody receives.
     pub has_callback: Option<bool>,
+    /// The `traceparent` of the work that committed it, sent on with it.
+    pub traceparent: Option<String>,
 }
 
 /// Keys in the contract's order (API.md §7); `seq` and `payload` are added.
@@ -98,6 +100,7 @@ mod tests {
             payload: json!({"artifact_type": "t", "artifact_id": "cr-42", "status": "approved", "stage_order": 2, "actor": "dx"}),
             created_at: DateTime::from_timestamp(1_730_000_000, 0).expect("time"),
             has_callback: None,
+            traceparent: None,
         };
         let text = String::from_utf8(event.body()).expect("utf-8");
         let keys = [

@@ -23,6 +23,7 @@ pub mod resolver;
 pub mod secrets;
 pub mod sla;
 pub mod store;
+pub mod trace;
 pub mod webhook;
 pub mod wire;
 pub mod worker;

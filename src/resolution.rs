@@ -106,16 +106,22 @@ async fn http_resolver(
     url: &str,
     context: &Value,
 ) -> Result<Vec<String>, RuleError> {
-    let response = http
-        .post(url)
-        .timeout(Duration::from_secs(config.http_timeout_seconds))
-        .json(&json!({ "context": context }))
+    let request =
+        http.post(url).timeout(Duration::from_secs(config.http_timeout_seconds)).json(&json!({ "context": context }));
+    // The caller's resolver sees the request's trace as the `traceparent` header.
+    let response = crate::trace::client_span("resolver POST", |parent| async move {
+        match parent {
+            Some(parent) => request.header(crate::trace::HEADER, parent),
+            None => request,
+        }
         .send()
         .await
-        .map_err(|e| RuleError {
-            reason: if e.is_timeout() { format!("{url} timed out") } else { format!("{url} unreachable: {e}") },
-            transient: true,
-        })?;
+    })
+    .await
+    .map_err(|e| RuleError {
+        reason: if e.is_timeout() { format!("{url} timed out") } else { format!("{url} unreachable: {e}") },
+        transient: true,
+    })?;
     let status = response.status();
     if !status.is_success() {
         return Err(RuleError {
@@ -183,6 +189,7 @@ impl ResolverRole {
     /// Resolves a job's stages and publishes the answer; the step tests drive.
     #[tracing::instrument(skip_all, fields(job = %job.id, request = %job.request_id), err)]
     pub async fn handle(&self, job: &ResolveJob) -> anyhow::Result<()> {
+        crate::trace::set_request(job.request_id);
         let mut conn = self.pool.acquire().await?;
         let request = reads::request(&mut conn, job.request_id).await?.context("the request of a job vanished")?;
         let compiled = match self.policies.get(request.policy_id) {

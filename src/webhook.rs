@@ -129,6 +129,7 @@ impl Webhooks {
 
     #[tracing::instrument(skip_all, fields(event = %head.event_id, request = %head.request_id), err)]
     async fn deliver(&self, head: &EventHead, body: &[u8]) -> anyhow::Result<Verdict> {
+        crate::trace::set_request(head.request_id);
         let mut conn = self.pool.acquire().await.context("database")?;
         let Some(callback) = webhooks::callback(&mut conn, head.request_id).await? else { return Ok(Verdict::Ack) };
         let Some(url) = callback.url.filter(|u| !u.is_empty()) else { return Ok(Verdict::Ack) };
@@ -180,13 +181,31 @@ impl Webhooks {
                 callback.caller
             ))
         } else {
-            request.body(body.to_vec()).send().await.map_err(|err| {
-                if err.is_timeout() {
-                    "timed out".to_owned()
-                } else {
-                    err.to_string()
+            // The caller sees the request's trace as the `traceparent` header.
+            crate::trace::client_span("webhook POST", |parent| async move {
+                let request = match parent {
+                    Some(parent) => request.header(crate::trace::HEADER, parent),
+                    None => request,
+                };
+                let sent = request.body(body.to_vec()).send().await.map_err(|err| {
+                    if err.is_timeout() {
+                        "timed out".to_owned()
+                    } else {
+                        err.to_string()
+                    }
+                });
+                match &sent {
+                    Ok(res) => {
+                        crate::trace::attribute("http.response.status_code", res.status().as_u16());
+                        if !res.status().is_success() {
+                            crate::trace::fail(res.status());
+                        }
+                    }
+                    Err(err) => crate::trace::fail(err),
                 }
+                sent
             })
+            .await
         };
         let took = clock.elapsed();
         let duration_ms = i32::try_from(took.as_millis()).unwrap_or(i32::MAX);

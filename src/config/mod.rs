@@ -59,6 +59,7 @@ pub struct Config {
     pub idempotency: IdempotencyConfig,
     pub keycloak: KeycloakConfig,
     pub log: LogConfig,
+    pub tracing: TracingConfig,
     pub health: HealthConfig,
     pub shutdown: ShutdownConfig,
 }
@@ -80,6 +81,7 @@ impl Default for Config {
             idempotency: IdempotencyConfig::default(),
             keycloak: KeycloakConfig::default(),
             log: LogConfig::default(),
+            tracing: TracingConfig::default(),
             health: HealthConfig::default(),
             shutdown: ShutdownConfig::default(),
         }
@@ -428,6 +430,22 @@ pub struct HealthConfig {
     pub addr: String,
 }
 
+/// Spans sent to an OpenTelemetry collector over OTLP/HTTP; off (empty) by
+/// default. `traceparent` travels and log lines carry trace ids either way.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracingConfig {
+    /// `http://collector:4318` (or the full `/v1/traces` URL).
+    pub otlp_endpoint: String,
+    pub service_name: String,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        Self { otlp_endpoint: String::new(), service_name: "awe".into() }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShutdownConfig {
@@ -517,6 +535,10 @@ impl Config {
         }
         if self.idempotency.retention_hours > 876_000 {
             bail!("idempotency.retention_hours must be at most 876000 (100 years); 0 keeps keys forever");
+        }
+        let otlp = &self.tracing.otlp_endpoint;
+        if !(otlp.is_empty() || otlp.starts_with("http://") || otlp.starts_with("https://")) {
+            bail!("tracing.otlp_endpoint must be an http(s) URL of an OTLP/HTTP receiver (http://collector:4318), or empty (off); got {otlp:?}");
         }
         if self.engine.concurrency == 0 {
             bail!("engine.concurrency must be at least 1");

@@ -90,8 +90,23 @@ pub async fn track(request: axum::extract::Request, next: axum::middleware::Next
         axum::http::Method::OPTIONS => "OPTIONS",
         _ => "other",
     };
+    // The caller's trace, or a new one: the commands this call sends carry it on.
+    let parent = request
+        .headers()
+        .get(crate::trace::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::trace::TraceContext::parse);
     let started = std::time::Instant::now();
-    let response = next.run(request).await;
+    let name = format!("{method} {route}");
+    let response = crate::trace::in_span(name, crate::trace::Kind::Server, parent, async {
+        let response = next.run(request).await;
+        crate::trace::attribute("http.response.status_code", response.status().as_u16());
+        if response.status().is_server_error() {
+            crate::trace::fail(response.status());
+        }
+        response
+    })
+    .await;
     crate::metrics::http(route, method, response.status().as_u16(), started.elapsed());
     response
 }

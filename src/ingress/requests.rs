@@ -70,6 +70,7 @@ pub async fn create(
         }
         None => (Uuid::now_v7(), Uuid::now_v7()),
     };
+    crate::trace::set_request(request_id);
     s.contracts.check(&s.pool, &body.value.policy_key, &body.value.context).await?;
     let pending = Pending {
         location: format!("/v1/awe/requests/{request_id}"),

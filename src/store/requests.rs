@@ -229,7 +229,7 @@ pub async fn unpublished(
     limit: i64,
 ) -> sqlx::Result<Vec<StoredEvent>> {
     let rows = sqlx::query!(
-        "SELECT e.id, e.request_id, e.seq, e.event_type, e.payload, e.created_at
+        "SELECT e.id, e.request_id, e.seq, e.event_type, e.payload, e.created_at, o.traceparent
          FROM event_outbox o JOIN approval_event e ON e.id = o.event_id
          WHERE o.created_at < $1 ORDER BY o.created_at, e.request_id, e.seq LIMIT $2",
         older_than,
@@ -247,6 +247,7 @@ pub async fn unpublished(
             payload: r.payload,
             created_at: r.created_at,
             has_callback: None,
+            traceparent: r.traceparent,
         })
         .collect())
 }

@@ -31,6 +31,8 @@ pub struct StepWrite<'a> {
     /// Event types whose events become webhook deliveries, listed `pending`
     /// from this commit when the request has a callback URL.
     pub delivery_types: &'a [String],
+    /// Kept with the outbox rows, so that the relay sends events on in their trace.
+    pub traceparent: Option<String>,
 }
 
 /// `Ok(false)` when the command had already been applied: nothing was written.
@@ -137,7 +139,7 @@ pub async fn write(conn: &mut PgConnection, w: &StepWrite<'_>) -> sqlx::Result<b
                WHERE EXISTS (SELECT 1 FROM p)
                RETURNING id, created_at
            ), o AS (
-               INSERT INTO event_outbox (event_id, created_at) SELECT id, created_at FROM e
+               INSERT INTO event_outbox (event_id, created_at, traceparent) SELECT id, created_at, $68 FROM e
            ), wd AS (
                INSERT INTO webhook_delivery (id, event_id, request_id, event_type, seq, url, status)
                SELECT u.id, u.id, $5, u.event_type, u.seq, $17, 'pending'
@@ -215,7 +217,8 @@ pub async fn write(conn: &mut PgConnection, w: &StepWrite<'_>) -> sqlx::Result<b
         idem_hash,
         w.response,
         &task_escalated,
-        w.delivery_types
+        w.delivery_types,
+        w.traceparent
     )
     .fetch_one(&mut *conn)
     .await?;

@@ -218,6 +218,8 @@ pub async fn events_of(
                 payload: r.payload,
                 created_at: r.created_at,
                 has_callback: Some(true),
+                // Sent again in the trace of whoever asked for the retry.
+                traceparent: None,
             };
             (r.delivery_id, event)
         })

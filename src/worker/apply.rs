@@ -220,7 +220,9 @@ impl Engine {
             idempotency: c.idempotency.map(|i| (i.client.as_str(), i.key.as_str(), i.body_hash.as_str())),
             response,
             delivery_types: &self.webhook_types,
+            traceparent: crate::trace::current_header(),
         };
+        crate::trace::set_request(c.req.id);
         let applied = step::write(conn, &write).await.context("writing the step")?;
         let events = if applied {
             c.step
@@ -234,6 +236,7 @@ impl Engine {
                     payload: e.payload.clone(),
                     created_at: e.created_at,
                     has_callback: Some(c.req.callback_url.is_some()),
+                    traceparent: write.traceparent.clone(),
                 })
                 .collect()
         } else {

@@ -18,4 +18,5 @@ mod split;
 mod support;
 mod timeline;
 mod tokens;
+mod traces;
 mod webhooks;

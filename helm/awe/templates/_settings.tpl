@@ -78,6 +78,8 @@ AWE__KEYCLOAK__ADMIN_CLIENT_ID: {{ $k.adminClientId | quote }}
 AWE__KEYCLOAK__CACHE_TTL_SECONDS: {{ $k.cacheTtlSeconds | int64 | quote }}
 AWE__LOG__FORMAT: {{ $c.log.format | quote }}
 AWE__LOG__LEVEL: {{ $c.log.level | quote }}
+AWE__TRACING__OTLP_ENDPOINT: {{ $c.tracing.otlpEndpoint | quote }}
+AWE__TRACING__SERVICE_NAME: {{ $c.tracing.serviceName | quote }}
 {{- range $name, $value := .Values.extraEnv }}
 {{ $name }}: {{ $value | quote }}
 {{- end }}
