@@ -212,6 +212,9 @@ pub struct PagedTasksOut {
     pub page: i64,
     pub page_size: i64,
     pub pages: i64,
+    /// Added: present (true) when `total_limit` cut the count: at least `total` match.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub total_capped: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
@@ -329,6 +332,10 @@ pub struct TaskQuery {
     pub stage_order: Option<i32>,
     pub page: Option<i64>,
     pub page_size: Option<i64>,
+    /// Added: count matching tasks only up to this many (1 to 1 000 000); a
+    /// larger set answers `total` = the limit and `total_capped: true`. Counting
+    /// a million open tasks takes a while; a console that shows "10 000+" need not.
+    pub total_limit: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]

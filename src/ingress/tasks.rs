@@ -36,6 +36,11 @@ pub async fn list(
     if !(1..=100).contains(&page_size) {
         return Err(ApiError::invalid(&["query", "page_size"], "must be between 1 and 100", json!(page_size)));
     }
+    if let Some(limit) = q.total_limit {
+        if !(1..=1_000_000).contains(&limit) {
+            return Err(ApiError::invalid(&["query", "total_limit"], "must be between 1 and 1000000", json!(limit)));
+        }
+    }
     if let Some(status) = &q.status {
         if TaskStatus::parse(status).is_none() {
             return Err(ApiError::invalid(
@@ -63,10 +68,14 @@ pub async fn list(
         other => filter.assignee = Some(other.to_owned()),
     }
     let mut conn = s.pool.acquire().await.context("database")?;
-    let total = reads::count_tasks(&mut conn, &filter).await.context("counting tasks")?;
+    // One past the limit tells a capped count from an exact one.
+    let counted =
+        reads::count_tasks(&mut conn, &filter, q.total_limit.map(|l| l + 1)).await.context("counting tasks")?;
+    let total_capped = q.total_limit.is_some_and(|limit| counted > limit);
+    let total = q.total_limit.map_or(counted, |limit| counted.min(limit));
     let items = reads::tasks(&mut conn, &filter, page_size, (page - 1) * page_size).await.context("listing tasks")?;
     let pages = if total == 0 { 1 } else { (total + page_size - 1) / page_size };
-    Ok(Json(PagedTasksOut { items, total, page, page_size, pages }))
+    Ok(Json(PagedTasksOut { items, total, page, page_size, pages, total_capped }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -86,9 +86,10 @@ pub struct TaskFilter {
 
 /// How many tasks match; the request is consulted only when a filter is on it,
 /// so counting an inbox touches nothing but the inbox index.
-pub async fn count_tasks(conn: &mut PgConnection, f: &TaskFilter) -> sqlx::Result<i64> {
+/// How many tasks match, counted up to `cap` when given.
+pub async fn count_tasks(conn: &mut PgConnection, f: &TaskFilter, cap: Option<i64>) -> sqlx::Result<i64> {
     let n = sqlx::query_scalar!(
-        r#"SELECT count(*) AS "n!" FROM approval_task t
+        r#"SELECT count(*) AS "n!" FROM (SELECT 1 FROM approval_task t
            WHERE ($1::text IS NULL OR t.assignee = $1)
              AND ($2::text IS NULL OR t.status = 'completed' OR (t.status = 'open' AND t.assignee = $2))
              AND ($3::text IS NULL OR t.status = $3)
@@ -100,7 +101,8 @@ pub async fn count_tasks(conn: &mut PgConnection, f: &TaskFilter) -> sqlx::Resul
                    WHERE r.id = t.request_id
                      AND ($5::text IS NULL OR r.artifact_type = $5)
                      AND ($6::text IS NULL OR r.policy_key = $6)
-                     AND ($7::text IS NULL OR t.search_text ILIKE $7 OR r.context::text ILIKE $7)))"#,
+                     AND ($7::text IS NULL OR t.search_text ILIKE $7 OR r.context::text ILIKE $7)))
+           LIMIT $10) AS matching"#,
         f.assignee,
         f.completed_or_open_for,
         f.status,
@@ -109,7 +111,8 @@ pub async fn count_tasks(conn: &mut PgConnection, f: &TaskFilter) -> sqlx::Resul
         f.policy_key,
         f.search,
         f.overdue,
-        f.stage_order
+        f.stage_order,
+        cap
     )
     .fetch_one(&mut *conn)
     .await?;

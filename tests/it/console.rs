@@ -140,6 +140,22 @@ async fn requests_page_with_offset_and_filter_by_policy_requester_and_creation_t
     assert_eq!((stage1["total"].as_i64(), stage2["total"].as_i64()), (Some(6), Some(0)), "{stage1}");
     let (_, overdue) = app.get("/tasks?assignee=&overdue=true", &admin()).await;
     assert_eq!(overdue["total"], 0, "no task has a due time");
+
+    // A count capped by total_limit says so; one under the limit is exact and says nothing.
+    let (_, capped) = app.get("/tasks?assignee=&status=open&page_size=2&total_limit=4", &admin()).await;
+    assert_eq!(
+        (capped["total"].clone(), capped["total_capped"].clone(), capped["pages"].clone()),
+        (json!(4), json!(true), json!(2)),
+        "{capped}"
+    );
+    assert_eq!(capped["items"].as_array().map(Vec::len), Some(2));
+    let (_, exact) = app.get("/tasks?assignee=&status=open&total_limit=6", &admin()).await;
+    assert_eq!((exact["total"].clone(), exact.get("total_capped")), (json!(6), None), "{exact}");
+    let (status, refused) = app.get("/tasks?assignee=&total_limit=0", &admin()).await;
+    assert_eq!(
+        (status, refused["detail"][0]["loc"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!(["query", "total_limit"]))
+    );
     let (_, audit) = app.get("/admin/audit?limit=1&offset=1", &viewer()).await;
     assert_eq!(audit.as_array().map(Vec::len), Some(1), "{audit}");
     let (_, all_audit) = app.get("/admin/audit", &viewer()).await;

@@ -940,6 +940,8 @@ export interface components {
             pages: number;
             /** Format: int64 */
             total: number;
+            /** @description Added: present (true) when `total_limit` cut the count: at least `total` match. */
+            total_capped?: boolean;
         };
         /** @description Body of `POST /policies`, `PUT /policies/{key}` and `PATCH .../versions/{v}`. */
         PolicyIn: {
@@ -4588,6 +4590,12 @@ export interface operations {
                 stage_order?: number;
                 page?: number;
                 page_size?: number;
+                /**
+                 * @description Added: count matching tasks only up to this many (1 to 1 000 000); a
+                 *     larger set answers `total` = the limit and `total_capped: true`. Counting
+                 *     a million open tasks takes a while; a console that shows "10 000+" need not.
+                 */
+                total_limit?: number;
             };
             header?: never;
             path?: never;

@@ -97,16 +97,32 @@ export function OffsetPager({ offset, limit, count, onChange }: { offset: number
   );
 }
 
-export function PagePager({ page, pages, total, onChange }: { page: number; pages: number; total: number; onChange(page: number): void }) {
+export function PagePager({
+  page,
+  pages,
+  total,
+  capped = false,
+  onChange,
+}: {
+  page: number;
+  pages: number;
+  total: number;
+  /** The server counted only up to `total`: at least that many match. */
+  capped?: boolean;
+  onChange(page: number): void;
+}) {
+  const more = capped ? '+' : '';
   return (
     <nav className="pager" aria-label="Pages">
       <button type="button" disabled={page <= 1} onClick={() => onChange(page - 1)}>
         Previous page
       </button>
       <span>
-        Page {page} of {Math.max(pages, 1)} · {total} in all
+        Page {page} of {Math.max(pages, 1).toLocaleString('en')}
+        {more} · {total.toLocaleString('en')}
+        {more} in all
       </span>
-      <button type="button" disabled={page >= pages} onClick={() => onChange(page + 1)}>
+      <button type="button" disabled={page >= pages && !capped} onClick={() => onChange(page + 1)}>
         Next page
       </button>
     </nav>
