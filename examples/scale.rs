@@ -49,6 +49,7 @@ async fn explain(pool: &PgPool, title: &str, sql: &str, binds: &[Value]) -> anyh
             Value::Null => query.bind(None::<String>),
             Value::String(s) if s == "uuid:null" => query.bind(None::<uuid::Uuid>),
             Value::String(s) if s == "int:null" => query.bind(None::<i32>),
+            Value::String(s) if s == "bigint:null" => query.bind(None::<i64>),
             Value::String(s) if s == "ts:null" => query.bind(None::<chrono::DateTime<chrono::Utc>>),
             Value::Bool(b) => query.bind(*b),
             Value::Number(n) => query.bind(n.as_i64()),
@@ -204,7 +205,7 @@ async fn main() -> anyhow::Result<()> {
         took.as_secs_f64() * 1000.0
     );
 
-    let inbox_count = cached_query(r#"SELECT count(*) AS "n!" FROM approval_task t"#)?;
+    let inbox_count = cached_query(r#"SELECT count(*) AS "n!" FROM (SELECT 1 FROM approval_task t"#)?;
     let inbox_page = cached_query("LIMIT $8 OFFSET $9")?;
     let search_sql = cached_query("SELECT * FROM approval_request\n         WHERE ($1::text IS NULL OR artifact_type")?;
     let due_sql = cached_query("SELECT DISTINCT request_id FROM approval_task")?;
@@ -227,6 +228,7 @@ async fn main() -> anyhow::Result<()> {
             n.clone(),
             Value::Bool(false),
             Value::String("int:null".into()),
+            Value::String("bigint:null".into()),
         ],
     )
     .await?;

@@ -1213,6 +1213,18 @@ async function main() {
     console.log(`  initial JS+CSS gzipped: ${(b.total / 1024).toFixed(1)} KB (budget ${JS_BUDGET / 1024} KB)`);
     assert.ok(b.files.length > 0, 'index.html loads no script');
     assert.ok(b.total <= JS_BUDGET, `initial load is ${(b.total / 1024).toFixed(1)} KB gzipped, over ${JS_BUDGET / 1024} KB`);
+    if (ctx.embedded && !FORCE_STATIC) {
+      // The service sends the build's gzip copies to a browser that takes gzip.
+      let sent = 0;
+      for (const f of b.files) {
+        const res = await fetch(`${AWE}/v1/awe/admin/-/${f.file}`, { headers: { 'accept-encoding': 'gzip, br' } });
+        await res.arrayBuffer();
+        assert.equal(res.status, 200, `${f.file}: HTTP ${res.status}`);
+        if (f.raw >= 1024) assert.equal(res.headers.get('content-encoding'), 'gzip', `${f.file} was sent uncompressed`);
+        sent += Number(res.headers.get('content-length') ?? 0);
+      }
+      console.log(`  sent gzipped by the service: ${(sent / 1024).toFixed(1)} KB`);
+    }
   });
 
   await step('26-list-api-latency', async () => {

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::AppState;
@@ -28,6 +28,31 @@ const NOT_BUILT: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"
 
 fn asset(name: &str) -> Option<&'static [u8]> {
     assets::ASSETS.iter().find(|(n, _)| *n == name).map(|(_, bytes)| *bytes)
+}
+
+/// A file as this browser takes it: the build's gzip copy (`name.gz`, made by
+/// `console/scripts/compress.mjs`) when it accepts gzip and there is one.
+fn negotiated(name: &str, request: &HeaderMap) -> Option<(&'static [u8], bool)> {
+    let plain = asset(name)?;
+    if accepts_gzip(request) {
+        if let Some(gz) = asset(&format!("{name}.gz")) {
+            return Some((gz, true));
+        }
+    }
+    Some((plain, false))
+}
+
+/// `Accept-Encoding` names gzip (or `*`) without `q=0`.
+fn accepts_gzip(request: &HeaderMap) -> bool {
+    request.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).any(
+        |item| {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or("").trim();
+            let refused =
+                parts.any(|p| p.trim().strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()) == Some(0.0));
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        },
+    )
 }
 
 fn mime(name: &str) -> &'static str {
@@ -68,10 +93,15 @@ fn answer(
     status: StatusCode,
     content_type: &'static str,
     cache: &'static str,
-    body: &'static [u8],
+    (body, gzip): (&'static [u8], bool),
 ) -> Response {
     let mut response = (status, body).into_response();
     let headers = response.headers_mut();
+    if gzip {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    // The answer depends on Accept-Encoding wherever a gzip copy could exist.
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
@@ -85,10 +115,10 @@ fn answer(
     response
 }
 
-fn index(s: &AppState) -> Response {
-    match asset("index.html") {
+fn index(s: &AppState, request: &HeaderMap) -> Response {
+    match negotiated("index.html", request) {
         Some(page) => answer(s, StatusCode::OK, mime("index.html"), "no-cache", page),
-        None => answer(s, StatusCode::OK, mime("index.html"), "no-cache", NOT_BUILT.as_bytes()),
+        None => answer(s, StatusCode::OK, mime("index.html"), "no-cache", (NOT_BUILT.as_bytes(), false)),
     }
 }
 
@@ -98,21 +128,21 @@ pub async fn front_door() -> Redirect {
 }
 
 /// `/v1/awe/admin/-/`.
-pub async fn root(State(s): State<Arc<AppState>>) -> Response {
-    index(&s)
+pub async fn root(State(s): State<Arc<AppState>>, request: HeaderMap) -> Response {
+    index(&s, &request)
 }
 
 /// A file of the build, or `index.html` for a page of the app (deep links
 /// survive a reload). A missing asset is a 404, never the page.
-pub async fn file(State(s): State<Arc<AppState>>, Path(path): Path<String>) -> Response {
-    if let Some(bytes) = asset(&path) {
+pub async fn file(State(s): State<Arc<AppState>>, Path(path): Path<String>, request: HeaderMap) -> Response {
+    if let Some(body) = negotiated(&path, &request) {
         let cache = if path.starts_with("assets/") { "public, max-age=31536000, immutable" } else { "no-cache" };
-        return answer(&s, StatusCode::OK, mime(&path), cache, bytes);
+        return answer(&s, StatusCode::OK, mime(&path), cache, body);
     }
     if path.starts_with("assets/") || path.rsplit('/').next().is_some_and(|last| last.contains('.')) {
-        return answer(&s, StatusCode::NOT_FOUND, mime("x.txt"), "no-cache", b"Not Found");
+        return answer(&s, StatusCode::NOT_FOUND, mime("x.txt"), "no-cache", (b"Not Found", false));
     }
-    index(&s)
+    index(&s, &request)
 }
 
 /// Whether this binary carries the console (for `/v1/awe/config`).
@@ -131,6 +161,22 @@ mod tests {
         assert!(csp.contains("script-src 'self';") && !csp.contains("unsafe"), "{csp}");
         assert_eq!(content_security_policy(""), content_security_policy("not a url"));
         assert!(content_security_policy("").contains("connect-src 'self';"));
+    }
+
+    #[test]
+    fn gzip_is_chosen_only_when_the_browser_accepts_it() {
+        let with = |value: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(value).expect("header"));
+            accepts_gzip(&h)
+        };
+        assert!(with("gzip, deflate, br, zstd"));
+        assert!(with("br;q=1.0, GZIP;q=0.5"));
+        assert!(with("*"));
+        assert!(!with("br, zstd"));
+        assert!(!with("gzip;q=0, br"));
+        assert!(!with("identity"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
     }
 
     #[test]

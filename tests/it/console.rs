@@ -24,6 +24,29 @@ async fn the_console_lives_under_its_own_segment_and_no_page_of_it_shadows_an_ap
     let missing = http.get(app.url("/admin/-/assets/index-missing.js")).send().await.expect("asset");
     assert_eq!(missing.status(), StatusCode::NOT_FOUND, "a missing asset is never the page");
 
+    // A built console's script goes out gzipped to a browser that takes gzip, plain to one that does not.
+    let html = page.text().await.expect("html");
+    if let Some(at) = html.find("/v1/awe/admin/-/assets/") {
+        let script = &html[at..at + html[at..].find('"').expect("end of src")];
+        let gz = http
+            .get(format!("http://{}{script}", app.addr))
+            .header("accept-encoding", "gzip, br")
+            .send()
+            .await
+            .expect("gz");
+        assert_eq!(
+            (gz.status(), gz.headers().get("content-encoding").map(|v| v.to_str().unwrap_or(""))),
+            (StatusCode::OK, Some("gzip"))
+        );
+        assert_eq!(gz.headers()["vary"], "accept-encoding");
+        assert_eq!(gz.headers()["cache-control"], "public, max-age=31536000, immutable");
+        let zipped = gz.bytes().await.expect("body");
+        assert_eq!(&zipped[..2], b"\x1f\x8b", "a gzip stream");
+        let plain = http.get(format!("http://{}{script}", app.addr)).send().await.expect("plain");
+        assert!(plain.headers().get("content-encoding").is_none());
+        assert!(plain.bytes().await.expect("body").len() > zipped.len());
+    }
+
     // The admin API beside it keeps answering JSON.
     for path in ["/admin/audit", "/admin/deliveries", "/admin/callback-secrets"] {
         let (status, body) = app.get(path, &admin()).await;

@@ -103,6 +103,7 @@ export default function RequestDetail() {
 function AdminActions({ request: r }: { request: RequestOut }) {
   const qc = useQueryClient();
   const [cancelOpen, setCancelOpen] = useState(false);
+  const [redriveOpen, setRedriveOpen] = useState(false);
   const [reason, setReason] = useState('');
   const refresh = () => refreshSoon(() => void qc.invalidateQueries({ queryKey: ['request', r.id] }));
   const cancel = useMutation({
@@ -115,19 +116,36 @@ function AdminActions({ request: r }: { request: RequestOut }) {
   });
   const redrive = useMutation({
     mutationFn: () => call(api.POST('/v1/awe/admin/requests/{request_id}/resolve', { params: { path: { request_id: r.id } } })),
-    onSuccess: refresh,
+    onSuccess: () => {
+      setRedriveOpen(false);
+      refresh();
+    },
   });
   if (!OPEN.includes(r.status)) return null;
   return (
     <div className="row-actions">
-      <button type="button" onClick={() => redrive.mutate()} disabled={redrive.isPending}>
+      <button type="button" onClick={() => (redrive.reset(), setRedriveOpen(true))} disabled={redrive.isPending}>
         {redrive.isPending ? 'Re-driving…' : 'Re-drive resolution'}
       </button>
       <button type="button" className="danger" onClick={() => (cancel.reset(), setCancelOpen(true))}>
         Cancel request
       </button>
       {redrive.isSuccess && <span role="status">Resolution re-driven.</span>}
-      <ErrorBanner error={redrive.error} />
+      <ConfirmDialog
+        open={redriveOpen}
+        title="Re-drive this request's resolution?"
+        confirmLabel="Re-drive resolution"
+        busy={redrive.isPending}
+        error={redrive.error}
+        onCancel={() => setRedriveOpen(false)}
+        onConfirm={() => redrive.mutate()}
+      >
+        <p>
+          AWE asks the resolver again for the approvers of every stage of this request that is waiting for them (stage {r.current_stage_order} and
+          any stage of its parallel group). Stages that already have tasks keep them; nothing is decided or sent to the caller until the resolution is
+          applied.
+        </p>
+      </ConfirmDialog>
       <ConfirmDialog
         open={cancelOpen}
         title="Cancel this request?"
