@@ -97,6 +97,12 @@ pub async fn track(request: axum::extract::Request, next: axum::middleware::Next
         .and_then(|v| v.to_str().ok())
         .and_then(crate::trace::TraceContext::parse);
     let started = std::time::Instant::now();
+    // Probes and scrapes every few seconds are not work anyone traces.
+    if route == "/metrics" || route == "/v1/awe/health" {
+        let response = next.run(request).await;
+        crate::metrics::http(route, method, response.status().as_u16(), started.elapsed());
+        return response;
+    }
     let name = format!("{method} {route}");
     let response = crate::trace::in_span(name, crate::trace::Kind::Server, parent, async {
         let response = next.run(request).await;

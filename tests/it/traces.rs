@@ -68,6 +68,10 @@ async fn a_callers_traceparent_reaches_the_webhook_and_every_step_is_a_span_of_t
         .expect("sent");
     assert_eq!(res.status(), StatusCode::CREATED);
     let created: Value = res.json().await.expect("json");
+    // A probe carrying the same trace is not work anyone traces.
+    let probe =
+        app.http.get(app.url("/health")).header("traceparent", format!("00-{TRACE}-00f067aa0ba902b7-01")).send();
+    assert_eq!(probe.await.expect("probe").status(), StatusCode::OK);
     let rid = created["request_id"].as_str().expect("id").to_owned();
 
     app.eventually("the callback received request_created and stage_started", || async {
@@ -90,6 +94,7 @@ async fn a_callers_traceparent_reaches_the_webhook_and_every_step_is_a_span_of_t
     })
     .await;
     let spans = spans(&received.lock().expect("received"));
+    assert!(!spans.iter().any(|s| s["name"] == "GET /v1/awe/health"), "the health probe was traced");
     let named = |name: &str| spans.iter().find(|s| s["traceId"] == TRACE && s["name"] == name).cloned().expect(name);
     let http = named("POST /v1/awe/requests");
     let engine = named("engine cmd.request.create");
