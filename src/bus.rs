@@ -309,10 +309,8 @@ impl Bus {
     pub async fn publish_events(&self, events: &[StoredEvent]) -> anyhow::Result<()> {
         let mut acks = Vec::with_capacity(events.len());
         for event in events {
-            let mut headers = HeaderMap::new();
-            if let Some(parent) = event.traceparent.clone().or_else(crate::trace::current_header) {
-                headers.insert(crate::trace::HEADER, parent.as_str());
-            }
+            // An event keeps the trace of the work that committed it (also when relayed).
+            let mut headers = with_trace(event.traceparent.clone().or_else(crate::trace::current_header));
             headers.insert("Nats-Msg-Id", event.id.to_string().as_str());
             headers.insert("Awe-Event-Type", event.event_type.as_str());
             headers.insert("Awe-Request-Id", event.request_id.to_string().as_str());
@@ -332,8 +330,12 @@ impl Bus {
 
 /// Headers for a message sent from the current work: its `traceparent`, if any.
 fn traced() -> HeaderMap {
+    with_trace(crate::trace::current_header())
+}
+
+fn with_trace(traceparent: Option<String>) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    if let Some(parent) = crate::trace::current_header() {
+    if let Some(parent) = traceparent {
         headers.insert(crate::trace::HEADER, parent.as_str());
     }
     headers

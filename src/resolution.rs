@@ -109,16 +109,7 @@ async fn http_resolver(
     let request =
         http.post(url).timeout(Duration::from_secs(config.http_timeout_seconds)).json(&json!({ "context": context }));
     // The caller's resolver sees the request's trace as the `traceparent` header.
-    let response = crate::trace::client_span("resolver POST", |parent| async move {
-        match parent {
-            Some(parent) => request.header(crate::trace::HEADER, parent),
-            None => request,
-        }
-        .send()
-        .await
-    })
-    .await
-    .map_err(|e| RuleError {
+    let response = crate::trace::send("resolver POST", request).await.map_err(|e| RuleError {
         reason: if e.is_timeout() { format!("{url} timed out") } else { format!("{url} unreachable: {e}") },
         transient: true,
     })?;

@@ -182,30 +182,13 @@ impl Webhooks {
             ))
         } else {
             // The caller sees the request's trace as the `traceparent` header.
-            crate::trace::client_span("webhook POST", |parent| async move {
-                let request = match parent {
-                    Some(parent) => request.header(crate::trace::HEADER, parent),
-                    None => request,
-                };
-                let sent = request.body(body.to_vec()).send().await.map_err(|err| {
-                    if err.is_timeout() {
-                        "timed out".to_owned()
-                    } else {
-                        err.to_string()
-                    }
-                });
-                match &sent {
-                    Ok(res) => {
-                        crate::trace::attribute("http.response.status_code", res.status().as_u16());
-                        if !res.status().is_success() {
-                            crate::trace::fail(res.status());
-                        }
-                    }
-                    Err(err) => crate::trace::fail(err),
+            crate::trace::send("webhook POST", request.body(body.to_vec())).await.map_err(|err| {
+                if err.is_timeout() {
+                    "timed out".to_owned()
+                } else {
+                    err.to_string()
                 }
-                sent
             })
-            .await
         };
         let took = clock.elapsed();
         let duration_ms = i32::try_from(took.as_millis()).unwrap_or(i32::MAX);

@@ -98,21 +98,19 @@ pub async fn track(request: axum::extract::Request, next: axum::middleware::Next
         .and_then(crate::trace::TraceContext::parse);
     let started = std::time::Instant::now();
     // Probes and scrapes every few seconds are not work anyone traces.
-    if route == "/metrics" || route == "/v1/awe/health" {
-        let response = next.run(request).await;
-        crate::metrics::http(route, method, response.status().as_u16(), started.elapsed());
-        return response;
-    }
-    let name = format!("{method} {route}");
-    let response = crate::trace::in_span(name, crate::trace::Kind::Server, parent, async {
-        let response = next.run(request).await;
-        crate::trace::attribute("http.response.status_code", response.status().as_u16());
-        if response.status().is_server_error() {
-            crate::trace::fail(response.status());
-        }
-        response
-    })
-    .await;
+    let response = if route == "/metrics" || route == "/v1/awe/health" {
+        next.run(request).await
+    } else {
+        crate::trace::in_span(format!("{method} {route}"), crate::trace::Kind::Server, parent, async {
+            let response = next.run(request).await;
+            crate::trace::attribute("http.response.status_code", response.status().as_u16());
+            if response.status().is_server_error() {
+                crate::trace::fail(response.status());
+            }
+            response
+        })
+        .await
+    };
     crate::metrics::http(route, method, response.status().as_u16(), started.elapsed());
     response
 }

@@ -172,9 +172,9 @@ fn differences(old: &Value, new: &Value, at: &str, out: &mut Vec<String>) {
 }
 
 fn short(value: &Value) -> String {
-    let text = match value.as_f64() {
-        // `sla_hours: 24` reads back as 24.0; show it as written.
-        Some(n) if value.is_f64() && n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", n as i64),
+    // `sla_hours: 24` reads back as 24.0; show it as written.
+    let text = match value {
+        Value::Number(n) => whole(n).map_or_else(|| value.to_string(), |i| i.to_string()),
         _ => value.to_string(),
     };
     if text.chars().count() > 60 {
@@ -210,12 +210,14 @@ fn lean(value: Value) -> Value {
                 .collect(),
         ),
         Value::Array(items) => Value::Array(items.into_iter().map(lean).collect()),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => json!(f as i64),
-            _ => Value::Number(n),
-        },
+        Value::Number(n) => whole(&n).map_or(Value::Number(n), |i| json!(i)),
         other => other,
     }
+}
+
+/// A float that is a whole number (`24.0`), as that integer.
+fn whole(n: &serde_json::Number) -> Option<i64> {
+    n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15).map(|f| f as i64)
 }
 
 /// Talks to the ingress's REST API.
