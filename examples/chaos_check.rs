@@ -27,9 +27,9 @@ async fn main() -> anyhow::Result<()> {
         [d, r] => (d, r),
         _ => anyhow::bail!("usage: chaos_check DECIDED_FILE RECEIVER_LOG"),
     };
-    let config = awe::config::Config::load(None)?;
-    let pool = awe::store::connect(&config.database).await?;
-    let bus = awe::bus::Bus::connect(&config.nats).await?;
+    let config = awe::adapters::config::Config::load(None)?;
+    let pool = awe::adapters::store::connect(&config.database).await?;
+    let bus = awe::adapters::bus::Bus::connect(&config.nats).await?;
 
     // Requests and what their decisions imply (one approval approves: any-n 1).
     let requests: Vec<(Uuid, String, i64, i32)> = sqlx::query_as(
@@ -123,7 +123,7 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     // Webhooks carry the spec's event types (the default `webhook.event_types`).
-    let webhooked = |kind: &str| awe::event::SPEC_EVENT_TYPES.contains(&kind);
+    let webhooked = |kind: &str| awe::contract::event::SPEC_EVENT_TYPES.contains(&kind);
     let undelivered = events.iter().filter(|(id, _, _, kind, _)| webhooked(kind) && !received.contains_key(id)).count();
     let late = events
         .iter()

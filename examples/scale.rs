@@ -12,8 +12,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
-use awe::store::reads::{self, RequestFilter, TaskFilter};
-use awe::worker::{Engine, Handled};
+use awe::adapters::store::reads::{self, RequestFilter, TaskFilter};
+use awe::roles::engine::{Engine, Handled};
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
@@ -65,24 +65,24 @@ async fn explain(pool: &PgPool, title: &str, sql: &str, binds: &[Value]) -> anyh
 }
 
 async fn tick(engine: &Engine, bucket: i64) -> anyhow::Result<(Duration, Value)> {
-    let envelope = awe::sla::tick(&format!("scale-{}", std::process::id()), bucket);
+    let envelope = awe::roles::sla_scheduler::tick(&format!("scale-{}", std::process::id()), bucket);
     let payload = serde_json::to_vec(&envelope)?;
     let started = Instant::now();
     match engine.handle(&payload, 1).await {
-        Handled::Done(awe::command::Outcome::Ok { body, .. }) => Ok((started.elapsed(), body)),
+        Handled::Done(awe::contract::command::Outcome::Ok { body, .. }) => Ok((started.elapsed(), body)),
         other => bail!("the tick was not applied: {other:?}"),
     }
 }
 
 /// The operator console's list pages as the browser asks for them: the
 /// ingress served in this process, each answer timed end to end over HTTP.
-async fn console_pages(config: &awe::config::Config, pool: &PgPool) -> anyhow::Result<()> {
-    let bus = awe::bus::Bus::connect(&config.nats).await?;
-    let state = awe::ingress::AppState::new(config.clone(), pool.clone(), bus).await?;
+async fn console_pages(config: &awe::adapters::config::Config, pool: &PgPool) -> anyhow::Result<()> {
+    let bus = awe::adapters::bus::Bus::connect(&config.nats).await?;
+    let state = awe::roles::ingress::AppState::new(config.clone(), pool.clone(), bus).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}/v1/awe", listener.local_addr()?);
     let shutdown = CancellationToken::new();
-    tokio::spawn(awe::ingress::serve(state, listener, shutdown.clone()));
+    tokio::spawn(awe::roles::ingress::serve(state, listener, shutdown.clone()));
     use base64::Engine as _;
     let claims = serde_json::json!({"sub": "scale", "realm_access": {"roles": ["AWE_VIEWER"]}});
     let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
@@ -129,9 +129,9 @@ async fn main() -> anyhow::Result<()> {
         [a, r, d] => (a, r, d),
         _ => bail!("usage: scale ASSIGNEES REQUESTS DUE_REQUESTS"),
     };
-    let config = awe::config::Config::load(None)?;
-    let pool = awe::store::connect(&config.database).await?;
-    let bus = awe::bus::Bus::connect(&config.nats).await?;
+    let config = awe::adapters::config::Config::load(None)?;
+    let pool = awe::adapters::store::connect(&config.database).await?;
+    let bus = awe::adapters::bus::Bus::connect(&config.nats).await?;
     bus.ensure_streams().await?;
     let engine = Engine::new(pool.clone(), bus, &config, CancellationToken::new());
 

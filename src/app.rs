@@ -8,9 +8,10 @@ use anyhow::{bail, Context as _};
 use backon::Retryable as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::bus::Bus;
-use crate::config::{Config, LogFormat};
-use crate::{ingress, store, worker};
+use crate::adapters::bus::Bus;
+use crate::adapters::config::{Config, LogFormat};
+use crate::adapters::store;
+use crate::roles::{engine, ingress};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -85,8 +86,8 @@ pub fn init_telemetry(config: &Config) {
 
 /// Starts `roles` and runs them until `shutdown` is cancelled or one fails.
 pub async fn run(config: Config, roles: &[Role], shutdown: CancellationToken) -> anyhow::Result<()> {
-    crate::metrics::init();
-    crate::trace::start_export(&config.tracing.otlp_endpoint, &config.tracing.service_name);
+    crate::adapters::metrics::init();
+    crate::adapters::trace::start_export(&config.tracing.otlp_endpoint, &config.tracing.service_name);
     let pool = store::connect(&config.database).await?;
     store::migrate(&pool).await?;
     let bus = Bus::connect(&config.nats).await?;
@@ -112,9 +113,9 @@ pub async fn run(config: Config, roles: &[Role], shutdown: CancellationToken) ->
                 tasks.spawn(ingress::serve(state, listener, shutdown.clone()));
             }
             Role::Engine => {
-                let engine = worker::Engine::new(pool.clone(), bus.clone(), &config, shutdown.clone());
+                let engine = engine::Engine::new(pool.clone(), bus.clone(), &config, shutdown.clone());
                 tasks.spawn(engine.run(config.engine.concurrency, shutdown.clone()));
-                let relay = worker::relay::run(
+                let relay = engine::relay::run(
                     pool.clone(),
                     bus.clone(),
                     Duration::from_secs(config.engine.relay_interval_seconds),
@@ -127,20 +128,26 @@ pub async fn run(config: Config, roles: &[Role], shutdown: CancellationToken) ->
                 });
             }
             Role::Webhook => {
-                let vault = crate::secrets::Vault::from_config(&config)?;
-                let webhooks = crate::webhook::Webhooks::new(pool.clone(), bus.clone(), config.webhook.clone(), vault)?;
+                let vault = crate::adapters::secrets::Vault::from_config(&config)?;
+                let webhooks =
+                    crate::roles::webhook::Webhooks::new(pool.clone(), bus.clone(), config.webhook.clone(), vault)?;
                 tasks.spawn(webhooks.run(config.webhook.concurrency, shutdown.clone()));
             }
             Role::Resolver => {
-                let role = crate::resolution::ResolverRole::new(pool.clone(), bus.clone(), &config)?;
+                let role = crate::roles::resolver::ResolverRole::new(pool.clone(), bus.clone(), &config)?;
                 tasks.spawn(role.run(config.resolver.concurrency, shutdown.clone()));
             }
             Role::SlaScheduler => {
                 let interval = Duration::from_secs(config.sla.check_interval_seconds);
-                tasks.spawn(crate::sla::run(bus.clone(), config.nats.prefix.clone(), interval, shutdown.clone()));
+                tasks.spawn(crate::roles::sla_scheduler::run(
+                    bus.clone(),
+                    config.nats.prefix.clone(),
+                    interval,
+                    shutdown.clone(),
+                ));
                 if config.idempotency.retention_hours > 0 {
                     let retention = Duration::from_secs(config.idempotency.retention_hours.saturating_mul(3600));
-                    tasks.spawn(crate::sla::retire_idempotency_keys(
+                    tasks.spawn(crate::roles::sla_scheduler::retire_idempotency_keys(
                         pool.clone(),
                         retention,
                         interval,
@@ -153,7 +160,7 @@ pub async fn run(config: Config, roles: &[Role], shutdown: CancellationToken) ->
     }
     if !config.health.addr.is_empty() {
         let addr = config.health.addr.parse().context("health.addr")?;
-        tasks.spawn(crate::health::serve(addr, pool.clone(), bus.clone(), shutdown.clone()));
+        tasks.spawn(crate::adapters::health::serve(addr, pool.clone(), bus.clone(), shutdown.clone()));
     }
     let grace = Duration::from_secs(config.shutdown.grace_seconds);
     let mut deadline: Option<tokio::time::Instant> = None;

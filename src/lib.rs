@@ -1,29 +1,37 @@
-//! AWE, the Approval Workflow Engine.
+//! AWE, the Approval Workflow Engine. The folders are the architecture:
 //!
-//! `domain` and `engine` are pure; everything else adapts IO to them.
+//! * `core/`: the pure core, a crate of its own (`awe-core`) that depends on
+//!   no IO crate: the policy model (`domain`), JSONLogic (`logic`), inline
+//!   rule resolution (`rules`) and the approval state machine (`machine`).
+//! * `roles/`: one folder per role of the one binary, holding that role and
+//!   nothing else: `ingress`, `engine`, `resolver`, `webhook`, `sla_scheduler`.
+//! * `adapters/`: what every role shares to reach the world: `bus` (NATS
+//!   JetStream), `store` (PostgreSQL), `config`, `health`, `consume` (the
+//!   consumer loop), `trace`, `metrics`, `keycloak`, `secrets`.
+//! * `contract/`: what crosses the wire: HTTP bodies (`wire`), `command`s,
+//!   `event`s and the `error` shape with its `AWE-xxx` codes.
+//! * `operator/`: the commands an operator runs beside the roles.
+//! * `app`: which roles run in this process, and their shared start-up.
+//!
+//! Where a request goes, in order:
+//!
+//! 1. `roles/ingress` authenticates and validates `POST /v1/awe/requests` and
+//!    publishes a `request.create` command (`contract/command`) on `bus`.
+//! 2. `roles/engine` consumes it, applies it with `core/machine` in one
+//!    `store` transaction (inline `user` and `expression` rules through
+//!    `core/rules`), acknowledges after commit, answers the ingress and
+//!    publishes the committed events (`contract/event`).
+//! 3. `roles/resolver` resolves the stages whose rules need Keycloak or the
+//!    caller's HTTP resolver and answers with a `stage.resolved` command.
+//! 4. Approvers decide through `roles/ingress`; each decision is a command the
+//!    engine applies the same way, until the request is finished.
+//! 5. `roles/webhook` POSTs each event to the caller's `callback_url`, signed;
+//!    `roles/sla_scheduler` ticks so the engine finds overdue stages.
 
+pub use awe_core::{domain, logic, machine, rules};
+
+pub mod adapters;
 pub mod app;
-pub mod bus;
-pub mod command;
-pub mod config;
-pub mod consume;
-pub mod domain;
-pub mod engine;
-pub mod error;
-pub mod event;
-pub mod health;
-pub mod ingress;
-pub mod keycloak;
-pub mod logic;
-pub mod metrics;
+pub mod contract;
 pub mod operator;
-pub mod replay;
-pub mod resolution;
-pub mod resolver;
-pub mod secrets;
-pub mod sla;
-pub mod store;
-pub mod trace;
-pub mod webhook;
-pub mod wire;
-pub mod worker;
+pub mod roles;

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use awe::config::Config;
+use awe::adapters::config::Config;
 use tokio_util::sync::CancellationToken;
 
 const USAGE: &str = "usage: awe [--config FILE] <run [ROLES] | migrate | relay | replay [OPTIONS] | probe [URL] | openapi | streams apply | streams delete --yes | policy diff PATH | policy apply PATH [--activate] | policy export DIR>\n  ROLES: all (default) or a comma list of ingress, engine, webhook, sla-scheduler, resolver\n  replay OPTIONS: --since RFC3339 | --from-seq N, --request ID, --type EVENT_TYPE, --limit N";
@@ -40,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
         config_file = Some(PathBuf::from(args.remove(i)));
     }
     if args.first().map(String::as_str) == Some("openapi") {
-        println!("{}", awe::ingress::openapi_json());
+        println!("{}", awe::roles::ingress::openapi_json());
         return Ok(());
     }
     let config = Config::load(config_file.as_deref())?;
@@ -56,23 +56,23 @@ async fn main() -> anyhow::Result<()> {
             awe::app::run(config, &roles, shutdown).await
         }
         Some("migrate") => {
-            let pool = awe::store::connect(&config.database).await?;
-            awe::store::migrate(&pool).await?;
+            let pool = awe::adapters::store::connect(&config.database).await?;
+            awe::adapters::store::migrate(&pool).await?;
             println!("migrations applied");
             Ok(())
         }
         Some("relay") => {
-            let pool = awe::store::connect(&config.database).await?;
-            let bus = awe::bus::Bus::connect(&config.nats).await?;
+            let pool = awe::adapters::store::connect(&config.database).await?;
+            let bus = awe::adapters::bus::Bus::connect(&config.nats).await?;
             bus.ensure_streams().await?;
-            let n = awe::worker::relay::relay_once(&pool, &bus, Duration::ZERO).await.context("relaying")?;
+            let n = awe::roles::engine::relay::relay_once(&pool, &bus, Duration::ZERO).await.context("relaying")?;
             println!("published {n} event(s)");
             Ok(())
         }
         Some("replay") => {
-            let selection = awe::replay::Selection::parse(&args[1..])?;
-            let bus = awe::bus::Bus::connect(&config.nats).await?;
-            let n = awe::replay::replay(&bus, &selection).await?;
+            let selection = awe::operator::replay::Selection::parse(&args[1..])?;
+            let bus = awe::adapters::bus::Bus::connect(&config.nats).await?;
+            let n = awe::operator::replay::replay(&bus, &selection).await?;
             println!("{n} delivery(ies) sent again");
             Ok(())
         }
@@ -94,7 +94,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Some("streams") if args.get(1).map(String::as_str) == Some("apply") => {
-            let bus = awe::bus::Bus::connect(&config.nats).await?;
+            let bus = awe::adapters::bus::Bus::connect(&config.nats).await?;
             bus.ensure_streams().await?;
             bus.ensure_consumers(config.webhook.timeout_seconds).await?;
             println!("streams and consumers of nats.prefix `{}` applied", config.nats.prefix);
@@ -107,7 +107,7 @@ async fn main() -> anyhow::Result<()> {
                     config.nats.prefix
                 );
             }
-            let bus = awe::bus::Bus::connect(&config.nats).await?;
+            let bus = awe::adapters::bus::Bus::connect(&config.nats).await?;
             for stream in [bus.commands_stream(), bus.events_stream()] {
                 match bus.js.delete_stream(&stream).await {
                     Ok(_) => println!("deleted {stream}"),

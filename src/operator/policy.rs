@@ -483,7 +483,7 @@ pub async fn export(client: &Client, dir: &Path) -> anyhow::Result<Vec<PathBuf>>
 }
 
 /// `awe policy diff|apply|export`: policies kept in Git, through the REST API.
-pub async fn command(config: &crate::config::Config, args: &[String]) -> anyhow::Result<()> {
+pub async fn command(config: &crate::adapters::config::Config, args: &[String]) -> anyhow::Result<()> {
     let mut args = args.to_vec();
     let mut take = |flag: &str| args.iter().position(|a| a == flag).map(|i| args.remove(i));
     let activate = take("--activate").is_some();

@@ -5,9 +5,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use awe::command::{Command, Envelope, Outcome};
+use awe::contract::command::{Command, Envelope, Outcome};
 use awe::domain::{Actor, DecisionAction};
-use awe::worker::Handled;
+use awe::roles::engine::Handled;
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -226,7 +226,7 @@ async fn committed_events_reach_the_event_stream_once_each_and_the_relay_publish
         .execute(&app.pool)
         .await
         .expect("reset");
-    let n = awe::worker::relay::relay_once(&app.pool, &app.bus, Duration::ZERO).await.expect("relay");
+    let n = awe::roles::engine::relay::relay_once(&app.pool, &app.bus, Duration::ZERO).await.expect("relay");
     assert_eq!(n, 2);
     let stream = app.bus.js.get_stream(app.bus.events_stream()).await.expect("stream");
     let mut info = stream.clone();

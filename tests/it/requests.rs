@@ -34,7 +34,9 @@ async fn a_key_past_its_retention_is_retired_and_a_retry_with_it_creates_a_new_r
         .execute(&app.pool)
         .await
         .expect("aged");
-    let removed = awe::sla::retire_once(&app.pool, std::time::Duration::from_secs(48 * 3600)).await.expect("retired");
+    let removed = awe::roles::sla_scheduler::retire_once(&app.pool, std::time::Duration::from_secs(48 * 3600))
+        .await
+        .expect("retired");
     assert_eq!(removed, 1, "only the key past the retention goes");
     let (status, again) = create_with_key(&app, "registry", "cr-old:1", body).await;
     assert_eq!(status, StatusCode::CREATED, "{again}");

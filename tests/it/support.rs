@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use awe::bus::Bus;
-use awe::config::Config;
-use awe::{ingress, store, worker};
+use awe::adapters::bus::Bus;
+use awe::adapters::config::Config;
+use awe::adapters::store;
+use awe::roles::{engine, ingress};
 use base64::Engine as _;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -110,7 +111,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
     }
     for _ in 0..options.sla_schedulers {
         let interval = Duration::from_secs(app.config.sla.check_interval_seconds);
-        tokio::spawn(awe::sla::run(
+        tokio::spawn(awe::roles::sla_scheduler::run(
             app.bus.clone(),
             app.config.nats.prefix.clone(),
             interval,
@@ -119,13 +120,13 @@ pub async fn spawn_with(options: Options) -> TestApp {
     }
     if options.resolver {
         let role =
-            awe::resolution::ResolverRole::new(app.pool.clone(), app.bus.clone(), &app.config).expect("resolver");
+            awe::roles::resolver::ResolverRole::new(app.pool.clone(), app.bus.clone(), &app.config).expect("resolver");
         tokio::spawn(role.run(4, app.ingress_stop.clone()));
     }
     if options.webhook {
-        let vault = awe::secrets::Vault::from_config(&app.config).expect("vault");
+        let vault = awe::adapters::secrets::Vault::from_config(&app.config).expect("vault");
         let webhooks =
-            awe::webhook::Webhooks::new(app.pool.clone(), app.bus.clone(), app.config.webhook.clone(), vault)
+            awe::roles::webhook::Webhooks::new(app.pool.clone(), app.bus.clone(), app.config.webhook.clone(), vault)
                 .expect("webhooks");
         tokio::spawn(webhooks.run(8, app.ingress_stop.clone()));
     }
@@ -135,7 +136,7 @@ pub async fn spawn_with(options: Options) -> TestApp {
 impl TestApp {
     pub fn start_engine(&mut self) {
         let stop = CancellationToken::new();
-        let engine = worker::Engine::new(self.pool.clone(), self.bus.clone(), &self.config, stop.clone());
+        let engine = engine::Engine::new(self.pool.clone(), self.bus.clone(), &self.config, stop.clone());
         self.engine_task = Some(tokio::spawn(engine.run(self.config.engine.concurrency, stop.clone())));
         self.engine_stop = Some(stop);
     }
@@ -150,8 +151,8 @@ impl TestApp {
     }
 
     /// An engine over the same database and bus, for stepping by hand.
-    pub fn engine(&self) -> Arc<worker::Engine> {
-        worker::Engine::new(self.pool.clone(), self.bus.clone(), &self.config, CancellationToken::new())
+    pub fn engine(&self) -> Arc<engine::Engine> {
+        engine::Engine::new(self.pool.clone(), self.bus.clone(), &self.config, CancellationToken::new())
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -50,7 +50,7 @@ fn spans(batches: &[(HeaderMap, Value)]) -> Vec<Value> {
 #[tokio::test]
 async fn a_callers_traceparent_reaches_the_webhook_and_every_step_is_a_span_of_that_trace() {
     let (collector, received) = listener("/v1/traces").await;
-    awe::trace::start_export(&collector, "awe-test");
+    awe::adapters::trace::start_export(&collector, "awe-test");
     let app = spawn_with(Options { webhook: true, ..Options::default() }).await;
     let (hook, calls) = listener("/hook").await;
     app.active_policy(two_stage_policy("traced.v1")).await;
@@ -80,7 +80,7 @@ async fn a_callers_traceparent_reaches_the_webhook_and_every_step_is_a_span_of_t
     .await;
     for (headers, event) in calls.lock().expect("calls").iter() {
         let parent = headers.get("traceparent").and_then(|v| v.to_str().ok()).expect("a traceparent on every delivery");
-        let parsed = awe::trace::TraceContext::parse(parent).expect("a valid traceparent");
+        let parsed = awe::adapters::trace::TraceContext::parse(parent).expect("a valid traceparent");
         assert_eq!(format!("{:032x}", parsed.trace_id), TRACE, "{} came in another trace", event["event_type"]);
         assert_ne!(format!("{:016x}", parsed.span_id), "00f067aa0ba902b7", "the delivery is a span of its own");
     }
@@ -135,7 +135,7 @@ async fn without_a_traceparent_the_http_call_starts_a_trace_that_the_callback_re
         .iter()
         .map(|(h, _)| {
             let value = h.get("traceparent").and_then(|v| v.to_str().ok()).expect("a traceparent");
-            awe::trace::TraceContext::parse(value).expect("valid").trace_id
+            awe::adapters::trace::TraceContext::parse(value).expect("valid").trace_id
         })
         .collect();
     assert!(traces.windows(2).all(|w| w[0] == w[1]), "the events of one call share its trace: {traces:x?}");

@@ -427,13 +427,17 @@ async fn replaying_the_stream_sends_the_chosen_events_to_the_webhook_again() {
     let other = create_with_callback(&app, "none", "cr-other", &hook.url).await;
     app.eventually("four first deliveries", || async { hook.seen.lock().expect("seen").len() >= 4 }).await;
 
-    let by_request = awe::replay::Selection::parse(&["--request".into(), rid.clone()]).expect("options");
-    assert_eq!(awe::replay::replay(&app.bus, &by_request).await.expect("replay"), 2);
+    let by_request = awe::operator::replay::Selection::parse(&["--request".into(), rid.clone()]).expect("options");
+    assert_eq!(awe::operator::replay::replay(&app.bus, &by_request).await.expect("replay"), 2);
     app.eventually("both events of the request again", || async { hook.seen.lock().expect("seen").len() >= 6 }).await;
-    let by_type =
-        awe::replay::Selection::parse(&["--type".into(), "request_approved".into(), "--from-seq".into(), "1".into()])
-            .expect("options");
-    assert_eq!(awe::replay::replay(&app.bus, &by_type).await.expect("replay twice is fine"), 2);
+    let by_type = awe::operator::replay::Selection::parse(&[
+        "--type".into(),
+        "request_approved".into(),
+        "--from-seq".into(),
+        "1".into(),
+    ])
+    .expect("options");
+    assert_eq!(awe::operator::replay::replay(&app.bus, &by_type).await.expect("replay twice is fine"), 2);
     app.eventually("the approvals of both requests again", || async { hook.seen.lock().expect("seen").len() >= 8 })
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;

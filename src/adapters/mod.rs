@@ -1,0 +1,12 @@
+//! What the roles share to reach the world: NATS, PostgreSQL, the settings,
+//! health and metrics, traces, Keycloak's admin API and the callback secrets.
+
+pub mod bus;
+pub mod config;
+pub mod consume;
+pub mod health;
+pub mod keycloak;
+pub mod metrics;
+pub mod secrets;
+pub mod store;
+pub mod trace;
