@@ -22,7 +22,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use awe::adapters::config::Config;
 use tokio_util::sync::CancellationToken;
 
@@ -55,27 +55,9 @@ async fn main() -> anyhow::Result<()> {
             awe::app::cancel_on_signals(shutdown.clone());
             awe::app::run(config, &roles, shutdown).await
         }
-        Some("migrate") => {
-            let pool = awe::adapters::store::connect(&config.database).await?;
-            awe::adapters::store::migrate(&pool).await?;
-            println!("migrations applied");
-            Ok(())
-        }
-        Some("relay") => {
-            let pool = awe::adapters::store::connect(&config.database).await?;
-            let bus = awe::adapters::bus::Bus::connect(&config.nats).await?;
-            bus.ensure_streams().await?;
-            let n = awe::roles::engine::relay::relay_once(&pool, &bus, Duration::ZERO).await.context("relaying")?;
-            println!("published {n} event(s)");
-            Ok(())
-        }
-        Some("replay") => {
-            let selection = awe::operator::replay::Selection::parse(&args[1..])?;
-            let bus = awe::adapters::bus::Bus::connect(&config.nats).await?;
-            let n = awe::operator::replay::replay(&bus, &selection).await?;
-            println!("{n} delivery(ies) sent again");
-            Ok(())
-        }
+        Some("migrate") => awe::operator::migrate::command(&config).await,
+        Some("relay") => awe::operator::relay::command(&config).await,
+        Some("replay") => awe::operator::replay::command(&config, &args[1..]).await,
         Some("probe") => {
             let url = args
                 .get(1)
@@ -93,29 +75,7 @@ async fn main() -> anyhow::Result<()> {
                 bail!("{url} is not healthy")
             }
         }
-        Some("streams") if args.get(1).map(String::as_str) == Some("apply") => {
-            let bus = awe::adapters::bus::Bus::connect(&config.nats).await?;
-            bus.ensure_streams().await?;
-            bus.ensure_consumers(config.webhook.timeout_seconds).await?;
-            println!("streams and consumers of nats.prefix `{}` applied", config.nats.prefix);
-            Ok(())
-        }
-        Some("streams") => {
-            if args.get(1).map(String::as_str) != Some("delete") || args.get(2).map(String::as_str) != Some("--yes") {
-                bail!(
-                    "`awe streams apply` creates or updates the streams and consumers; `awe streams delete --yes` deletes the command and event streams of nats.prefix `{}`",
-                    config.nats.prefix
-                );
-            }
-            let bus = awe::adapters::bus::Bus::connect(&config.nats).await?;
-            for stream in [bus.commands_stream(), bus.events_stream()] {
-                match bus.js.delete_stream(&stream).await {
-                    Ok(_) => println!("deleted {stream}"),
-                    Err(err) => println!("{stream}: {err}"),
-                }
-            }
-            Ok(())
-        }
+        Some("streams") => awe::operator::streams::command(&config, &args[1..]).await,
         Some("policy") => awe::operator::policy::command(&config, &args[1..]).await,
         Some("-h" | "--help" | "help") | None => {
             println!("{USAGE}");

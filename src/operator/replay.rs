@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use uuid::Uuid;
 
 use crate::adapters::bus::Bus;
+use crate::adapters::config::Config;
 use crate::contract::command::{Command, Envelope, Outcome, ENVELOPE_VERSION};
 use crate::domain::Actor;
 
@@ -48,6 +49,15 @@ impl Selection {
     fn subject(&self, bus: &Bus) -> String {
         bus.event_filter(self.event_type.as_deref(), self.request_id)
     }
+}
+
+/// `awe replay [OPTIONS]`: parses the selection, sends, prints how many.
+pub async fn command(config: &Config, args: &[String]) -> anyhow::Result<()> {
+    let selection = Selection::parse(args)?;
+    let bus = Bus::connect(&config.nats).await?;
+    let n = replay(&bus, &selection).await?;
+    println!("{n} delivery(ies) sent again");
+    Ok(())
 }
 
 /// Reads the selected events and asks for their deliveries to be made again.
