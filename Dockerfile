@@ -19,6 +19,7 @@ COPY .cargo .cargo
 COPY .sqlx .sqlx
 COPY migrations migrations
 COPY nats nats
+COPY assets assets
 COPY services services
 COPY src src
 # build.rs embeds what the console stage built.

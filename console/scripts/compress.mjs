@@ -1,6 +1,6 @@
 // After `vite build`: a gzip copy (`name.gz`) of every text file of dist/ worth
 // compressing, embedded beside it; the service sends it to browsers that accept
-// gzip (src/ingress/console.rs), so the console costs no CPU per download.
+// gzip (src/roles/ingress/console.rs), so the console costs no CPU per download.
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync, constants } from 'node:zlib';
