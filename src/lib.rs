@@ -7,9 +7,14 @@
 //!   nothing else: `ingress`, `engine`, `resolver`, `webhook`, `sla_scheduler`.
 //! * `adapters/`: what every role shares to reach the world: `bus` (NATS
 //!   JetStream), `store` (PostgreSQL), `config`, `health`, `consume` (the
-//!   consumer loop), `trace`, `metrics`, `keycloak`, `secrets`.
+//!   consumer loop), `trace`, `metrics`, `keycloak`, `remote` (rules that
+//!   Keycloak or a caller's HTTP resolver resolve), `secrets`.
 //! * `contract/`: what crosses the wire: HTTP bodies (`wire`), `command`s,
-//!   `event`s and the `error` shape with its `AWE-xxx` codes.
+//!   `event`s, the `error` shape with its `AWE-xxx` codes, and the `checks`
+//!   on input that the ingress and the engine both run.
+//!
+//! Roles never import each other; what two of them need lives in the core,
+//! an adapter or the contract.
 //! * `operator/`: the commands an operator runs beside the roles.
 //! * `app`: which roles run in this process, and their shared start-up.
 //!

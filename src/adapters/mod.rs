@@ -1,5 +1,6 @@
 //! What the roles share to reach the world: NATS, PostgreSQL, the settings,
-//! health and metrics, traces, Keycloak's admin API and the callback secrets.
+//! health and metrics, traces, Keycloak's admin API, the rules outside systems
+//! resolve (`remote`) and the callback secrets.
 
 pub mod bus;
 pub mod config;
@@ -7,6 +8,7 @@ pub mod consume;
 pub mod health;
 pub mod keycloak;
 pub mod metrics;
+pub mod remote;
 pub mod secrets;
 pub mod store;
 pub mod trace;

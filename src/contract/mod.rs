@@ -3,6 +3,7 @@
 //! `{prefix}.evt.*` that are also the webhook bodies (`event`), and the error
 //! shape with its `AWE-xxx` codes (`error`).
 
+pub mod checks;
 pub mod command;
 pub mod error;
 pub mod event;

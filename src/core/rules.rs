@@ -158,6 +158,22 @@ fn users_of(value: &Value) -> Result<Vec<String>, String> {
     }
 }
 
+/// Applies delegation routes (user → chain ending at the delegate) to a list.
+pub fn redirect(routes: &HashMap<String, Vec<String>>, list: Vec<Assignee>) -> Vec<Assignee> {
+    let mut out: Vec<Assignee> = Vec::with_capacity(list.len());
+    for a in list {
+        let (user, from) = match routes.get(&a.user).and_then(|path| path.last()) {
+            Some(last) => (last.clone(), Some(a.user.clone())),
+            None => (a.user.clone(), None),
+        };
+        match out.iter_mut().find(|o| o.user == user) {
+            Some(existing) => existing.required |= a.required,
+            None => out.push(Assignee { user, required: a.required, delegated_from: from }),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,13 +8,13 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::apply::*;
-use super::workflow::MAX_ID_LEN;
 use super::Engine;
 use crate::adapters::secrets::Sealed;
 use crate::adapters::store::audit::{self, AuditEntry};
 use crate::adapters::store::delegations::{self, NewDelegation};
 use crate::adapters::store::is_unique_violation;
 use crate::adapters::store::{secrets, webhooks};
+use crate::contract::checks::{validate_delegation, MAX_ID_LEN};
 use crate::contract::command::SealedSecret;
 use crate::contract::error::{code, ApiError, Result};
 use crate::contract::wire::{DelegationIn, SecretOut};
@@ -328,30 +328,4 @@ fn unwire(sealed: &SealedSecret) -> Result<Sealed> {
         nonce: decode("nonce", &sealed.nonce)?,
         fingerprint: sealed.fingerprint.clone(),
     })
-}
-/// A window must end after it starts and name someone else.
-pub fn validate_delegation(d: &DelegationIn) -> Result<()> {
-    for (field, value) in [("user_id", &d.user_id), ("delegate_to", &d.delegate_to)] {
-        if value.trim().is_empty() || value.chars().count() > MAX_ID_LEN {
-            return Err(ApiError::invalid(
-                &["body", field],
-                format!("must be 1 to {MAX_ID_LEN} characters"),
-                json!(value),
-            ));
-        }
-    }
-    if d.delegate_to == d.user_id {
-        return Err(ApiError::invalid(
-            &["body", "delegate_to"],
-            "a user cannot delegate to themself",
-            json!(d.delegate_to),
-        ));
-    }
-    if d.ends_at <= d.starts_at {
-        return Err(ApiError::invalid(&["body", "ends_at"], "must be after starts_at", json!(d.ends_at)));
-    }
-    if d.reason.as_ref().is_some_and(|r| r.chars().count() > 1024) {
-        return Err(ApiError::invalid(&["body", "reason"], "must be at most 1024 characters", Value::Null));
-    }
-    Ok(())
 }

@@ -1,6 +1,5 @@
 //! Applying one command inside one transaction.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -22,9 +21,8 @@ use crate::contract::command::{
 use crate::contract::error::{code, ApiError, Result};
 use crate::contract::event::StoredEvent;
 use crate::domain::{Actor, Ids};
-use crate::machine::{
-    Assignee, CommentInput, DecisionInput, Machine, Refusal, RequestState, Resolution, StageState, Step,
-};
+use crate::machine::{CommentInput, DecisionInput, Machine, Refusal, RequestState, Resolution, StageState, Step};
+use crate::rules::redirect;
 
 /// What a command did: its answer and the events it committed.
 pub struct Applied {
@@ -318,22 +316,6 @@ pub async fn delegate(conn: &mut PgConnection, resolution: Resolution, at: DateT
     }
     let routes = delegations::routes(conn, &users, at).await.context("looking up delegations")?;
     Ok(Resolution::Resolved { approvers: redirect(&routes, approvers), observers: redirect(&routes, observers) })
-}
-
-/// Applies delegation routes (user → chain ending at the delegate) to a list.
-pub fn redirect(routes: &HashMap<String, Vec<String>>, list: Vec<Assignee>) -> Vec<Assignee> {
-    let mut out: Vec<Assignee> = Vec::with_capacity(list.len());
-    for a in list {
-        let (user, from) = match routes.get(&a.user).and_then(|path| path.last()) {
-            Some(last) => (last.clone(), Some(a.user.clone())),
-            None => (a.user.clone(), None),
-        };
-        match out.iter_mut().find(|o| o.user == user) {
-            Some(existing) => existing.required |= a.required,
-            None => out.push(Assignee { user, required: a.required, delegated_from: from }),
-        }
-    }
-    out
 }
 
 pub(super) fn refusal(r: Refusal) -> ApiError {

@@ -22,9 +22,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use admin::validate_delegation;
-pub use apply::{delegate, redirect, Applied};
-pub use workflow::{check_context, idempotency_mismatch, validate_create};
+pub use apply::{delegate, Applied};
 
 use crate::adapters::bus::Bus;
 use crate::adapters::config::Config;
@@ -135,7 +133,7 @@ impl Engine {
         let Some(id) = raw.get("id").and_then(|v| v.as_str()).and_then(|s| Uuid::parse_str(s).ok()) else {
             return Handled::Poison("no command id".into());
         };
-        if crate::roles::ingress::extract::nul_at(&raw).is_some() {
+        if crate::contract::checks::nul_at(&raw).is_some() {
             return self.refuse(id, "invalid", "invalid command: text must not contain NUL characters").await;
         }
         let envelope = match serde_json::from_value::<Envelope>(raw) {

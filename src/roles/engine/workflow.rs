@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -15,10 +15,11 @@ use crate::adapters::store::commands;
 use crate::adapters::store::policies::{self};
 use crate::adapters::store::requests::{task_out, RequestRow};
 use crate::adapters::store::secrets;
+use crate::contract::checks::{check_context, idempotency_mismatch, validate_create, MAX_ID_LEN};
 use crate::contract::command::{IdempotencyClaim, Outcome, PendingAnswer, ResolveJob, StageResult, ENVELOPE_VERSION};
-use crate::contract::error::{code, ApiError, Result, ValidationItem};
+use crate::contract::error::{code, ApiError, Result};
 use crate::contract::wire::{CommentOut, CreateRequestIn, CreateRequestOut, DecisionOut};
-use crate::domain::{context, Actor, ExpectedContext, OnBreach};
+use crate::domain::{Actor, OnBreach};
 use crate::machine::{CommentInput, DecisionInput, Machine, RequestState, Resolution, StageStatus, Step};
 
 impl Engine {
@@ -476,81 +477,10 @@ fn creation_out(req: &RequestRow, state: &RequestState) -> CreateRequestOut {
     }
 }
 
-pub const MAX_ID_LEN: usize = 255;
-pub const MAX_URL_LEN: usize = 2048;
-
 fn replay(stored: commands::StoredIdempotency, claim: &IdempotencyClaim) -> Result<Applied> {
     if stored.body_hash != claim.body_hash {
         return Err(idempotency_mismatch(&claim.key));
     }
     let status = StatusCode::from_u16(stored.status_code as u16).unwrap_or(StatusCode::CREATED);
     Ok(Applied::answer(status, stored.response))
-}
-pub fn idempotency_mismatch(key: &str) -> ApiError {
-    ApiError::conflict(
-        code::IDEMPOTENCY_MISMATCH,
-        format!("Idempotency-Key '{key}' was already used with a different request body"),
-    )
-}
-/// Refuses a context that the active version's `expected_context` does not
-/// accept: 422 in the contract's list shape, one item per key
-/// (`["body", "context", "amount"]`).
-pub fn check_context(expected: &ExpectedContext, policy_key: &str, version: i32, context: &Value) -> Result<()> {
-    let problems = context::check_context(expected, context, &format!("policy '{policy_key}' v{version}"));
-    if problems.is_empty() {
-        return Ok(());
-    }
-    Err(ApiError::Validation(
-        problems
-            .into_iter()
-            .map(|p| ValidationItem {
-                kind: p.kind.to_owned(),
-                loc: ["body", "context"].into_iter().map(String::from).chain(p.path).map(Value::String).collect(),
-                msg: p.message,
-                input: p.input,
-            })
-            .collect(),
-    ))
-}
-
-/// The checks every creation passes, from REST or straight from NATS.
-pub fn validate_create(input: &CreateRequestIn) -> Result<()> {
-    let text = |field: &str, value: &str| -> Result<()> {
-        if value.trim().is_empty() || value.chars().count() > MAX_ID_LEN {
-            return Err(ApiError::invalid(
-                &["body", field],
-                format!("must be 1 to {MAX_ID_LEN} characters"),
-                json!(value),
-            ));
-        }
-        Ok(())
-    };
-    text("policy_key", &input.policy_key)?;
-    text("artifact_type", &input.artifact_type)?;
-    text("artifact_id", &input.artifact_id)?;
-    if let Some(r) = &input.requester {
-        if r.chars().count() > MAX_ID_LEN {
-            return Err(ApiError::invalid(
-                &["body", "requester"],
-                format!("must be at most {MAX_ID_LEN} characters"),
-                json!(r),
-            ));
-        }
-    }
-    if !input.context.is_object() {
-        return Err(ApiError::invalid(&["body", "context"], "must be a JSON object", input.context.clone()));
-    }
-    if let Some(url) = &input.callback_url {
-        let ok = (url.starts_with("http://") || url.starts_with("https://"))
-            && url.len() <= MAX_URL_LEN
-            && !url.contains(char::is_whitespace);
-        if !ok {
-            return Err(ApiError::invalid(
-                &["body", "callback_url"],
-                "must be an http:// or https:// URL of at most 2048 characters",
-                json!(url),
-            ));
-        }
-    }
-    Ok(())
 }

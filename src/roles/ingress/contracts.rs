@@ -18,9 +18,9 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::adapters::store::policies;
+use crate::contract::checks::check_context;
 use crate::contract::error::Result;
 use crate::domain::ExpectedContext;
-use crate::roles::engine::check_context;
 
 /// How long a key's contract is taken as known.
 const FRESH_FOR: Duration = Duration::from_secs(5);

@@ -14,10 +14,10 @@ use super::dispatch::Pending;
 use super::extract::{Body, Path, Query};
 use super::AppState;
 use crate::adapters::store::delegations;
+use crate::contract::checks::validate_delegation;
 use crate::contract::command::Command;
 use crate::contract::error::{ApiError, Result};
 use crate::contract::wire::{DelegationIn, DelegationOut, DelegationQuery};
-use crate::roles::engine::validate_delegation;
 
 #[utoipa::path(get, path = "/v1/awe/delegations", tag = "delegations", params(DelegationQuery),
     responses((status = 200, description = "Active and future windows, latest start first", body = [DelegationOut])))]

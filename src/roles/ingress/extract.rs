@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::contract::checks::nul_at;
 use crate::contract::error::{ApiError, ValidationItem};
 
 /// A JSON body, parsed with the path of the first offending field.
@@ -75,30 +76,6 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<Body<T>, ApiError
 }
 
 const NUL_MESSAGE: &str = "text must not contain NUL (\\u0000) characters";
-
-/// Where a NUL character sits in a JSON document (PostgreSQL's text and jsonb
-/// cannot hold one), as a location path.
-pub fn nul_at(value: &Value) -> Option<Vec<Value>> {
-    match value {
-        Value::String(s) if s.contains('\0') => Some(Vec::new()),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
-            nul_at(v).map(|mut at| {
-                at.insert(0, i.into());
-                at
-            })
-        }),
-        Value::Object(map) => map.iter().find_map(|(k, v)| {
-            if k.contains('\0') {
-                return Some(vec![Value::String(k.replace('\0', "\\u0000"))]);
-            }
-            nul_at(v).map(|mut at| {
-                at.insert(0, k.clone().into());
-                at
-            })
-        }),
-        _ => None,
-    }
-}
 
 fn input_at(raw: &Value, loc: &[Value]) -> Value {
     let mut node = raw;

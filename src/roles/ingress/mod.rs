@@ -48,7 +48,7 @@ pub struct AppState {
     pub policies: PolicyCache,
     pub vault: crate::adapters::secrets::Vault,
     /// For simulate's live calls to Keycloak and callers' HTTP resolvers.
-    pub remote: crate::roles::resolver::Remote,
+    pub remote: crate::adapters::remote::Remote,
     /// Each key's context contract, checked before a creation is published.
     pub contracts: contracts::Contracts,
     replies: Arc<dispatch::Replies>,
@@ -59,7 +59,7 @@ impl AppState {
         let auth = auth::Authenticator::new(config.keycloak.clone());
         let replies = dispatch::Replies::start(&bus).await?;
         let vault = crate::adapters::secrets::Vault::from_config(&config)?;
-        let remote = crate::roles::resolver::Remote::new(&config)?;
+        let remote = crate::adapters::remote::Remote::new(&config)?;
         Ok(Arc::new(Self {
             config,
             pool,

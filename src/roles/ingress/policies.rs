@@ -354,8 +354,8 @@ pub async fn simulate(
                 chain: chain.clone(),
             })
             .collect();
-        let approvers = crate::roles::engine::redirect(&routes, approvers);
-        let observers = crate::roles::engine::redirect(&routes, observers);
+        let approvers = crate::rules::redirect(&routes, approvers);
+        let observers = crate::rules::redirect(&routes, observers);
         let mut removed = Vec::new();
         let mut kept: Vec<Assignee> = Vec::new();
         for a in approvers {

@@ -16,11 +16,11 @@ use super::dispatch::Pending;
 use super::extract::{Body, Path, Query};
 use super::AppState;
 use crate::adapters::store::{commands, reads};
+use crate::contract::checks::{idempotency_mismatch, validate_create};
 use crate::contract::command::{Command, IdempotencyClaim, Outcome};
 use crate::contract::error::{code, ApiError, Result};
 use crate::contract::wire::{CancelIn, CreateRequestIn, CreateRequestOut, EventOut, RequestOut, RequestQuery};
 use crate::domain::RequestStatus;
-use crate::roles::engine::{idempotency_mismatch, validate_create};
 
 /// Namespace of command ids derived from an `Idempotency-Key`.
 const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6177_652d_6964_656d_706f_7465_6e63_7931);
