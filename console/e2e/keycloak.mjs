@@ -1,8 +1,12 @@
 // A Keycloak stand-in for the console's end-to-end test: realm `staff`,
 // Keycloak's own OpenID Connect paths, RS256 tokens shaped like Keycloak's,
 // authorization code + PKCE (S256 required and really checked), refresh
-// token rotation, client credentials for a confidential service client and
-// RP-initiated logout. Plain Node: node:http and node:crypto only.
+// token rotation, client credentials for a confidential service client,
+// RP-initiated logout, and the part of the admin REST API (`/admin/realms/…`)
+// the service reads through its resolver account: users, clients, realm and
+// client roles with their holders, groups by path with members and children,
+// each guarded by the caller's realm-management roles as Keycloak does.
+// Plain Node: node:http and node:crypto only.
 //
 //   import { startKeycloak } from './keycloak.mjs';
 //   const kc = await startKeycloak({ allowedOrigins: ['http://127.0.0.1:18480'] });
@@ -25,6 +29,31 @@ const DEFAULT_USERS = [
   { username: 'director-x', password: 'director-x', name: 'Dana Director', email: 'director-x@example.org', roles: [] },
 ];
 
+// What the admin API lists: realm roles, a client with roles, a group tree
+// (Keycloak 23+ answers top-level groups, and with `search` the branches
+// leading to matches).
+const DEFAULT_DIRECTORY = {
+  realmRoles: [
+    { name: 'registry-approver', description: 'Approves registry change requests', users: ['alice', 'bob'] },
+    { name: 'finance-officer', description: 'Signs off disbursements', users: [], groups: ['/finance/approvers'] },
+  ],
+  clients: [
+    { clientId: 'registry-portal', name: 'Social registry portal', roles: [{ name: 'district-reviewer', description: 'Reviews a district', users: ['alice'] }] },
+  ],
+  groups: [
+    { name: 'finance', subGroups: [{ name: 'approvers', members: ['alice', 'bob'] }, { name: 'clerks', members: [] }] },
+    { name: 'directors', members: ['director-x'] },
+  ],
+};
+
+// The realm-management role each admin listing needs (any one of them).
+const ADMIN_ROLES = {
+  users: ['view-users', 'manage-users', 'query-users'],
+  clients: ['view-clients', 'manage-clients', 'query-clients'],
+  roles: ['view-realm', 'manage-realm'],
+  groups: ['view-users', 'manage-users', 'query-groups'],
+};
+
 function escapeHtml(s) {
   return String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 }
@@ -42,7 +71,8 @@ function readBody(req) {
  * Starts the stand-in. Options: port (0 = any), host, realm, portalClientId,
  * audience (extra `aud` entry, as a Keycloak audience mapper adds),
  * allowedOrigins (redirect_uri and CORS), users, accessTokenLifespan (s),
- * serviceClients ({ clientId: { secret, roles } }).
+ * serviceClients ({ clientId: { secret, roles, clientRoles: { client: [role] } } }),
+ * directory (roles, clients and groups the admin API lists; users are `users`).
  */
 export async function startKeycloak(options = {}) {
   const host = options.host ?? '127.0.0.1';
@@ -50,11 +80,12 @@ export async function startKeycloak(options = {}) {
   const portalClientId = options.portalClientId ?? 'awe-admin-portal';
   const audience = options.audience ?? 'awe';
   const allowedOrigins = new Set(options.allowedOrigins ?? []);
-  const lifespan = options.accessTokenLifespan ?? 300;
+  let lifespan = options.accessTokenLifespan ?? 300;
   const refreshLifespan = options.refreshTokenLifespan ?? 1800;
   const users = new Map((options.users ?? DEFAULT_USERS).map((u) => [u.username, { id: uuid(), ...u }]));
   const serviceClients = options.serviceClients ?? { registry: { secret: 'registry-secret', roles: [] } };
   for (const [clientId, c] of Object.entries(serviceClients)) c.id = c.id ?? uuid();
+  const directory = buildDirectory(options.directory ?? DEFAULT_DIRECTORY);
 
   const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const kid = b64url(crypto.randomBytes(16));
@@ -76,9 +107,11 @@ export async function startKeycloak(options = {}) {
     discoveryFetches: 0,
     userinfo: 0,
     logouts: 0,
+    adminCalls: 0,
+    adminRefused: 0,
   };
-  const codes = new Map(); // code → { used, clientId, redirectUri, challenge, nonce, user, sessionState, scope, exp }
-  const refreshTokens = new Map(); // jti → { user, clientId, sessionState, scope, nonce, exp, used }
+  const codes = new Map(); // code → { used, clientId, redirectUri, challenge, nonce, user, sessionState, scope, authTime, exp }
+  const refreshTokens = new Map(); // jti → { user, clientId, sessionState, scope, nonce, authTime, exp, used }
   const log = [];
 
   let issuer = '';
@@ -98,12 +131,13 @@ export async function startKeycloak(options = {}) {
     return `${input}.${b64url(sig)}`;
   }
 
-  function accessClaims(user, { clientId = portalClientId, sessionState, scope = 'openid profile email', lifetime = lifespan, extra = {} } = {}) {
+  // `authTime`: when the user signed in; a refresh keeps it, as Keycloak does (clients check it).
+  function accessClaims(user, { clientId = portalClientId, sessionState, scope = 'openid profile email', lifetime = lifespan, authTime, extra = {} } = {}) {
     const t = now();
     return {
       exp: t + lifetime,
       iat: t,
-      auth_time: t,
+      auth_time: authTime ?? t,
       jti: uuid(),
       iss: issuer,
       aud: [audience, 'account'].filter(Boolean),
@@ -118,6 +152,7 @@ export async function startKeycloak(options = {}) {
       resource_access: {
         [portalClientId]: { roles: [...(user.roles ?? [])] },
         account: { roles: ['manage-account', 'view-profile'] },
+        ...Object.fromEntries(Object.entries(user.clientRoles ?? {}).map(([client, roles]) => [client, { roles: [...roles] }])),
       },
       scope,
       email_verified: Boolean(user.email),
@@ -130,8 +165,8 @@ export async function startKeycloak(options = {}) {
     };
   }
 
-  function tokenResponse(user, { clientId, sessionState, scope, nonce, withId = true }) {
-    const access = accessClaims(user, { clientId, sessionState, scope });
+  function tokenResponse(user, { clientId, sessionState, scope, nonce, authTime = now(), withId = true }) {
+    const access = accessClaims(user, { clientId, sessionState, scope, authTime });
     const t = now();
     const body = {
       access_token: sign(access),
@@ -151,7 +186,7 @@ export async function startKeycloak(options = {}) {
     }
     if (sessionState) {
       const jti = uuid();
-      refreshTokens.set(jti, { user, clientId, sessionState, scope, nonce, exp: t + refreshLifespan, used: false });
+      refreshTokens.set(jti, { user, clientId, sessionState, scope, nonce, authTime, exp: t + refreshLifespan, used: false });
       body.refresh_token = sign({ exp: t + refreshLifespan, iat: t, jti, iss: issuer, aud: issuer, sub: user.id, typ: 'Refresh', azp: clientId, sid: sessionState, scope });
     }
     counters.tokensIssued += 1;
@@ -265,7 +300,7 @@ ${error ? `<p class="error" role="alert" id="input-error">${escapeHtml(error)}</
     const sessionState = uuid();
     codes.set(code, {
       used: false, clientId: p.client_id, redirectUri: p.redirect_uri, challenge: p.code_challenge, nonce: p.nonce,
-      user, sessionState, scope: p.scope, exp: now() + 60,
+      user, sessionState, scope: p.scope, authTime: now(), exp: now() + 60,
     });
     counters.codesIssued += 1;
     const target = new URL(p.redirect_uri);
@@ -310,7 +345,7 @@ ${error ? `<p class="error" role="alert" id="input-error">${escapeHtml(error)}</
         }
         counters.pkceVerified += 1;
         counters.codesRedeemed += 1;
-        return json(res, 200, tokenResponse(entry.user, { clientId, sessionState: entry.sessionState, scope: entry.scope, nonce: entry.nonce }));
+        return json(res, 200, tokenResponse(entry.user, { clientId, sessionState: entry.sessionState, scope: entry.scope, nonce: entry.nonce, authTime: entry.authTime }));
       }
       case 'refresh_token': {
         const claims = verifyOwnJwt(form.refresh_token);
@@ -320,13 +355,13 @@ ${error ? `<p class="error" role="alert" id="input-error">${escapeHtml(error)}</
         if (entry.used) return oauthError(res, 400, 'invalid_grant', 'Maximum allowed refresh token reuse exceeded');
         entry.used = true; // rotation: each refresh token works once
         counters.refreshes += 1;
-        return json(res, 200, tokenResponse(entry.user, { clientId, sessionState: entry.sessionState, scope: entry.scope, nonce: undefined }));
+        return json(res, 200, tokenResponse(entry.user, { clientId, sessionState: entry.sessionState, scope: entry.scope, nonce: undefined, authTime: entry.authTime }));
       }
       case 'client_credentials': {
         const client = serviceClients[clientId];
         if (!client || client.secret !== secret) return oauthError(res, 401, 'unauthorized_client', 'Invalid client or Invalid client credentials');
         counters.clientCredentials += 1;
-        const user = { id: client.id, username: `service-account-${clientId}`, roles: client.roles ?? [] };
+        const user = { id: client.id, username: `service-account-${clientId}`, roles: client.roles ?? [], clientRoles: client.clientRoles };
         const access = accessClaims(user, { clientId, scope: 'profile email', extra: { clientId, clientHost: '127.0.0.1', name: undefined, email: undefined, email_verified: false } });
         counters.tokensIssued += 1;
         return json(res, 200, { access_token: sign(access), expires_in: lifespan, refresh_expires_in: 0, token_type: 'Bearer', 'not-before-policy': 0, scope: 'profile email' });
@@ -358,6 +393,129 @@ ${error ? `<p class="error" role="alert" id="input-error">${escapeHtml(error)}</
       return res.end();
     }
     return page(res, 200, 'Signed out', '<h1>You are logged out</h1>');
+  }
+
+  // ------------------------------------------------------------ admin REST API
+
+  function buildDirectory(d) {
+    const groups = [];
+    const walk = (g, parent) => {
+      const node = { id: uuid(), name: g.name, path: `${parent}/${g.name}`, members: g.members ?? [], children: [] };
+      groups.push(node);
+      node.children = (g.subGroups ?? []).map((c) => walk(c, node.path));
+      return node;
+    };
+    const top = (d.groups ?? []).map((g) => walk(g, ''));
+    const role = (r, containerId, clientRole) => ({ id: uuid(), name: r.name, description: r.description, users: r.users ?? [], groups: r.groups ?? [], containerId, clientRole });
+    const realmId = uuid();
+    return {
+      top,
+      groups,
+      realmRoles: (d.realmRoles ?? []).map((r) => role(r, realmId, false)),
+      clients: (d.clients ?? []).map((c) => {
+        const id = uuid();
+        return { id, clientId: c.clientId, name: c.name, roles: (c.roles ?? []).map((r) => role(r, id, true)) };
+      }),
+    };
+  }
+
+  const userRep = (u) => {
+    const [firstName, ...rest] = String(u.name ?? '').split(' ');
+    return {
+      id: u.id, username: u.username, firstName: firstName || undefined, lastName: rest.join(' ') || undefined, email: u.email,
+      emailVerified: Boolean(u.email), enabled: u.enabled !== false, createdTimestamp: 1764547200000,
+    };
+  };
+  const roleRep = (r) => ({ id: r.id, name: r.name, description: r.description, composite: false, clientRole: r.clientRole, containerId: r.containerId });
+  const clientRep = (c) => ({ id: c.id, clientId: c.clientId, name: c.name, enabled: true, publicClient: false, protocol: 'openid-connect' });
+  // A group as Keycloak 23+ lists it: subGroups only where a search put them.
+  const groupRep = (g, subGroups = []) => ({ id: g.id, name: g.name, path: g.path, subGroupCount: g.children.length, subGroups, attributes: {}, realmRoles: [], clientRoles: {} });
+  const contains = (q, ...fields) => fields.some((f) => String(f ?? '').toLowerCase().includes(q));
+
+  /** `first`/`max` as Keycloak applies them (max defaults to 100 for users, unlimited elsewhere). */
+  function paged(items, params, defaultMax = Infinity) {
+    const first = Math.max(0, Number(params.get('first') ?? 0) || 0);
+    const max = params.has('max') ? Math.max(0, Number(params.get('max')) || 0) : defaultMax;
+    return items.slice(first, first + max);
+  }
+
+  function adminAllowed(req, kind) {
+    const claims = verifyOwnJwt(String(req.headers.authorization ?? '').replace(/^Bearer /i, ''));
+    if (!claims || claims.typ !== 'Bearer') return 401;
+    const held = claims.resource_access?.['realm-management']?.roles ?? [];
+    return ADMIN_ROLES[kind].some((r) => held.includes(r)) ? 200 : 403;
+  }
+
+  const usersNamed = (names) => names.map((n) => users.get(n)).filter(Boolean);
+  const groupMembers = (g) => usersNamed(g.members);
+
+  function admin(req, res, url, rest) {
+    const parts = rest.split('/').filter(Boolean).map(decodeURIComponent);
+    const kind = { users: 'users', clients: 'clients', roles: 'roles', groups: 'groups', 'group-by-path': 'groups' }[parts[0]];
+    if (!kind || req.method !== 'GET') return json(res, 404, { error: 'Not Found' });
+    counters.adminCalls += 1;
+    const allowed = adminAllowed(req, kind);
+    if (allowed !== 200) {
+      counters.adminRefused += 1;
+      return json(res, allowed, { error: allowed === 401 ? 'HTTP 401 Unauthorized' : 'HTTP 403 Forbidden' });
+    }
+    const q = url.searchParams;
+    const search = (q.get('search') ?? '').toLowerCase();
+    const notFound = (what) => json(res, 404, { error: `${what} not found` });
+    const roleHolders = (role, sub) => {
+      if (sub === 'users') return json(res, 200, paged(usersNamed(role.users).map(userRep), q, 100));
+      if (sub === 'groups') return json(res, 200, paged(role.groups.map((p) => directory.groups.find((g) => g.path === p)).filter(Boolean).map((g) => groupRep(g)), q));
+      if (sub === undefined) return json(res, 200, roleRep(role));
+      return notFound('Resource');
+    };
+    switch (parts[0]) {
+      case 'users': {
+        const all = [...users.values()].filter((u) => !search || contains(search, u.username, u.name, u.email));
+        return json(res, 200, paged(all.map(userRep), q, 100));
+      }
+      case 'clients': {
+        if (parts.length === 1) {
+          const clientId = q.get('clientId');
+          const all = directory.clients.filter((c) => (clientId ? c.clientId === clientId : !search || contains(search, c.clientId)));
+          return json(res, 200, paged(all.map(clientRep), q));
+        }
+        const client = directory.clients.find((c) => c.id === parts[1]);
+        if (!client) return notFound('Could not find client');
+        if (parts.length === 2) return json(res, 200, clientRep(client));
+        if (parts[2] !== 'roles') return notFound('Resource');
+        if (parts.length === 3) return json(res, 200, paged(client.roles.filter((r) => !search || contains(search, r.name, r.description)).map(roleRep), q));
+        const role = client.roles.find((r) => r.name === parts[3]);
+        return role ? roleHolders(role, parts[4]) : notFound('Could not find role');
+      }
+      case 'roles': {
+        if (parts.length === 1) return json(res, 200, paged(directory.realmRoles.filter((r) => !search || contains(search, r.name, r.description)).map(roleRep), q));
+        const role = directory.realmRoles.find((r) => r.name === parts[1]);
+        return role ? roleHolders(role, parts[2]) : notFound('Could not find role');
+      }
+      case 'group-by-path': {
+        const g = directory.groups.find((x) => x.path === `/${parts.slice(1).join('/')}`);
+        return g ? json(res, 200, groupRep(g)) : notFound('Group path does not exist');
+      }
+      case 'groups': {
+        if (parts.length === 1) {
+          if (!search) return json(res, 200, paged(directory.top.map((g) => groupRep(g)), q));
+          // The branches that lead to a match, each matching group with its own subtree pruned likewise.
+          const prune = (g) => {
+            const kids = g.children.map(prune).filter(Boolean);
+            return contains(search, g.name) || kids.length ? groupRep(g, kids) : null;
+          };
+          return json(res, 200, paged(directory.top.map(prune).filter(Boolean), q));
+        }
+        const g = directory.groups.find((x) => x.id === parts[1]);
+        if (!g) return notFound('Could not find group by id');
+        if (parts.length === 2) return json(res, 200, groupRep(g, g.children.map((c) => groupRep(c))));
+        if (parts[2] === 'members') return json(res, 200, paged(groupMembers(g).map(userRep), q, 100));
+        if (parts[2] === 'children') return json(res, 200, paged(g.children.map((c) => groupRep(c)), q, 10));
+        return notFound('Resource');
+      }
+      default:
+        return notFound('Resource');
+    }
   }
 
   function discovery() {
@@ -413,6 +571,7 @@ ${error ? `<p class="error" role="alert" id="input-error">${escapeHtml(error)}</
         case `/realms/${realm}`:
           return json(res, 200, { realm, 'token-service': `${issuer}/protocol/openid-connect` });
         default:
+          if (url.pathname.startsWith(`/admin/realms/${realm}/`)) return admin(req, res, url, url.pathname.slice(`/admin/realms/${realm}/`.length));
           res.writeHead(404, { 'Content-Type': 'text/plain' });
           return res.end('Not Found');
       }
@@ -432,6 +591,9 @@ ${error ? `<p class="error" role="alert" id="input-error">${escapeHtml(error)}</
   return {
     issuer,
     port,
+    /** Where the admin REST API lives (the service's `keycloak.base_url`). */
+    baseUrl: `http://${host}:${port}`,
+    realm,
     jwksUrl: `${issuer}/protocol/openid-connect/certs`,
     portalClientId,
     audience,
@@ -440,6 +602,10 @@ ${error ? `<p class="error" role="alert" id="input-error">${escapeHtml(error)}</
     users,
     allowOrigin(origin) {
       allowedOrigins.add(origin);
+    },
+    /** Access tokens issued from now on live this many seconds (token refresh tests). */
+    setAccessTokenLifespan(seconds) {
+      lifespan = seconds;
     },
     /** An access token for a user of the realm, signed with the realm's key (as if they signed in). */
     mint(username, { clientId = portalClientId, lifetime = lifespan, extra = {} } = {}) {

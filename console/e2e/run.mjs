@@ -73,6 +73,7 @@ const apiCalls = new Map(); // GET list URLs the console called, path → one fu
 const viewerWrites = [];
 const browserProblems = [];
 const ctx = {}; // what steps hand each other
+const RESOLVER_SECRET = crypto.randomBytes(16).toString('hex');
 
 class Abort extends Error {}
 
@@ -244,7 +245,15 @@ async function main() {
   const webhookKey = crypto.randomBytes(32).toString('base64');
   let env;
   await step('02-start-keycloak-and-receiver', async () => {
-    kc = await startKeycloak({ allowedOrigins: [AWE], audience: 'awe' });
+    kc = await startKeycloak({
+      allowedOrigins: [AWE],
+      audience: 'awe',
+      serviceClients: {
+        registry: { secret: 'registry-secret', roles: [] },
+        // The resolver's account, as the chart provisions it (view-users, view-clients, view-realm).
+        'awe-admin-resolver': { secret: RESOLVER_SECRET, clientRoles: { 'realm-management': ['view-users', 'view-clients', 'view-realm'] } },
+      },
+    });
     receiver = await startReceiver();
     env = {
       PATH: process.env.PATH,
@@ -258,6 +267,10 @@ async function main() {
       AWE__KEYCLOAK__AUDIENCE: 'awe',
       AWE__KEYCLOAK__PORTAL_CLIENT_ID: 'awe-admin-portal',
       AWE__KEYCLOAK__JWKS_URL: kc.jwksUrl,
+      AWE__KEYCLOAK__BASE_URL: kc.baseUrl,
+      AWE__KEYCLOAK__REALM: kc.realm,
+      AWE__KEYCLOAK__ADMIN_CLIENT_ID: 'awe-admin-resolver',
+      AWE__KEYCLOAK__ADMIN_CLIENT_SECRET: RESOLVER_SECRET,
       AWE__WEBHOOK__SECRET_KEY: webhookKey,
       AWE__WEBHOOK__MAX_ATTEMPTS: '2',
       AWE__WEBHOOK__BACKOFF_SECONDS: '1',
@@ -422,6 +435,42 @@ async function main() {
     assert.equal(body.status, 'draft');
     assert.equal(body.artifact_type, ARTIFACT_TYPE);
     assert.deepEqual(body.stages.map((s) => [s.stage_order, s.rules.map((r) => [r.rule_type, r.rule_value.user_id])]), [[1, [['user', 'alice']]], [2, [['user', 'director-x']]]]);
+  }, { ui: true });
+
+  await step('07a-pickers-suggest-from-the-directory', async () => {
+    // The rule pickers ask the service (API.md rows 29 to 32), which asks Keycloak's
+    // admin API with the resolver's account; the suggestions are the directory's.
+    const calls = kc.counters.adminCalls;
+    await admin.goto(url('/policies/new'));
+    const rule = admin.getByRole('group', { name: /^Stage 1 rule 1$/ });
+    await rule.waitFor({ timeout: UI_TIMEOUT });
+    guessed.add('group "Stage 1 rule 1" (the first rule of a new policy, PolicyEdit.tsx)');
+    /** The values the datalist of the input labelled `label` offers once the search for `typed` has answered `want`. */
+    const offers = async (label, typed, want) => {
+      const input = rule.getByLabel(label, { exact: true });
+      await input.fill(typed);
+      let seen = [];
+      await eventually(`the ${label} picker to suggest ${JSON.stringify(want)} for "${typed}"`, async () => {
+        seen = await input.evaluate((el) => [...(el.list?.options ?? [])].map((o) => o.value));
+        return JSON.stringify(seen) === JSON.stringify(want);
+      }).catch((e) => {
+        throw new Error(`${e.message}; last offered: ${JSON.stringify(seen)}`);
+      });
+    };
+    await offers('User id', 'ali', ['alice']);
+    await rule.getByText(/^1 suggestion from the directory/).waitFor();
+    await visited(admin, 'user-suggestions');
+    await rule.getByLabel('Rule type', { exact: true }).selectOption('role');
+    await offers('Role', 'approver', ['registry-approver']);
+    await offers('Client (blank: realm role)', '', ['registry-portal']);
+    await rule.getByLabel('Client (blank: realm role)', { exact: true }).fill('registry-portal');
+    await offers('Role', 'district', ['district-reviewer']);
+    await rule.getByLabel('Rule type', { exact: true }).selectOption('group');
+    // Keycloak lists subgroups only along a search's matches: the picker searches as one types.
+    await offers('Group path', 'appr', ['/finance', '/finance/approvers']);
+    await visited(admin, 'group-suggestions');
+    assert.ok(kc.counters.adminCalls > calls, 'no call reached the admin API');
+    assert.equal(kc.counters.adminRefused, 0, 'the admin API refused the resolver account');
   }, { ui: true });
 
   async function ruleUser(scope, user) {
@@ -1133,6 +1182,72 @@ async function main() {
     await signIn(viewer, 'viewer', 'viewer');
     ctx.viewerSignedIn = true;
     await visited(viewer);
+  }, { ui: true });
+
+  await step('23a-deep-link-survives-sign-in-and-reload', async () => {
+    // A link to a request, opened signed out: sign-in happens on the way, the
+    // browser lands on the request, and a reload keeps both.
+    assert.ok(ctx.requestId, 'no request from step 10');
+    const p = await newPage('admin-link');
+    const target = url(`/requests/${ctx.requestId}`);
+    await p.goto(target);
+    const idp = new URL(kc.issuer).origin;
+    await eventually('the console to send the browser to Keycloak', async () => {
+      if (p.url().startsWith(idp)) return true;
+      const btn = p.getByRole('button', { name: /^sign in/i });
+      if (await btn.first().isVisible().catch(() => false)) await btn.first().click();
+      return p.url().startsWith(idp);
+    }, { timeout: UI_TIMEOUT * 2, interval: 300 });
+    await p.getByLabel('Username').fill('admin');
+    await p.getByLabel('Password').fill('admin');
+    await p.getByRole('button', { name: 'Sign In' }).click();
+    await p.waitForURL((u) => u.href === target, { timeout: UI_TIMEOUT * 2 });
+    await p.getByText(ARTIFACT_ID).first().waitFor();
+    const redeemed = kc.counters.codesRedeemed;
+    await p.reload();
+    await p.getByText(ARTIFACT_ID).first().waitFor();
+    assert.equal(p.url(), target, 'a reload left the request page');
+    assert.equal(kc.counters.codesRedeemed, redeemed, 'a reload signed in again');
+    await visited(p, 'after-reload');
+    ctx.linkPage = p;
+  }, { ui: true });
+
+  await step('23b-tokens-are-refreshed-before-they-expire', async () => {
+    // Tokens that live 70 s: the console renews 60 s before expiry with the
+    // refresh token (rotated, one use), and its next calls carry the new token.
+    kc.setAccessTokenLifespan(70);
+    const p = await newPage('admin-refresh');
+    try {
+      const before = kc.counters.refreshes;
+      await signIn(p, 'admin', 'admin');
+      // The session the console keeps (oidc-client-ts, sessionStorage).
+      const stored = () => p.evaluate(() => {
+        const key = Object.keys(sessionStorage).find((k) => k.startsWith('oidc.user:'));
+        return key ? JSON.parse(sessionStorage.getItem(key)).access_token : null;
+      });
+      const first = await stored();
+      assert.ok(first, 'the console keeps no session');
+      const logs = [];
+      p.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
+      await eventually('the console to refresh its token', async () => kc.counters.refreshes > before && (await stored()) !== first, { timeout: 30000, interval: 500 }).catch(async (e) => {
+        const session = await p.evaluate(() => Object.fromEntries(Object.keys(sessionStorage).map((k) => [k, sessionStorage.getItem(k).replace(/"(id_token|access_token|refresh_token)":"[^"]+"/g, '"$1":"…"')])));
+        throw new Error(`${e.message}; refreshes ${kc.counters.refreshes - before}; now ${Math.floor(Date.now() / 1000)}; session ${JSON.stringify(session)}; console ${JSON.stringify(logs)}`);
+      });
+      const renewed = await stored();
+      // The next call the console makes carries the renewed token (`allHeaders`: Playwright's
+      // `headers()` leaves security headers out).
+      const [call] = await Promise.all([
+        p.waitForRequest((r) => new URL(r.url()).pathname === '/v1/awe/requests'),
+        p.getByRole('link', { name: 'Requests', exact: true }).click(),
+      ]);
+      await p.getByText(ARTIFACT_ID).first().waitFor();
+      assert.equal(await call.headerValue('authorization'), `Bearer ${renewed}`, 'the call after the refresh carried another token');
+      assert.notEqual(renewed, first);
+      await p.getByText(/admin|Ada Admin/).first().waitFor();
+      assert.equal(await p.getByRole('button', { name: /^sign in/i }).count(), 0, 'the console asked to sign in again');
+    } finally {
+      kc.setAccessTokenLifespan(300);
+    }
   }, { ui: true });
 
   await step('24-viewer-can-change-nothing', async () => {

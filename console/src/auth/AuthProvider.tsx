@@ -122,6 +122,8 @@ export function AuthProvider({ children }: { children: ReactNode }) {
           um.events.addUserLoaded(update);
           um.events.addUserUnloaded(() => update(null));
           um.events.addAccessTokenExpired(() => update(null));
+          // A failed renewal leaves the session to expire: say so where an operator looks.
+          um.events.addSilentRenewError((e) => console.error(`AWE console: the sign-in could not be renewed: ${e.message}`));
           const existing = await um.getUser();
           if (!cancelled) update(existing && !existing.expired ? existing : null);
         } else {
