@@ -27,37 +27,26 @@ pub async fn callback(conn: &mut PgConnection, request_id: Uuid) -> sqlx::Result
     .await
 }
 
-pub struct NewDelivery<'a> {
+/// Where the delivery of an event stands before an attempt: `None` when no
+/// attempt was recorded yet (the row is written with the first attempt).
+pub struct DeliveryState {
+    pub status: String,
+    pub attempt: i32,
+}
+
+pub async fn state(conn: &mut PgConnection, event_id: Uuid) -> sqlx::Result<Option<DeliveryState>> {
+    sqlx::query_as!(DeliveryState, "SELECT status, attempt FROM webhook_delivery WHERE event_id = $1", event_id)
+        .fetch_optional(&mut *conn)
+        .await
+}
+
+/// One attempt at delivering an event, and the delivery's state after it.
+pub struct Attempt<'a> {
     pub event_id: Uuid,
     pub request_id: Uuid,
     pub event_type: &'a str,
     pub seq: i32,
     pub url: &'a str,
-    pub signed: bool,
-}
-
-/// The delivery of an event, created on first sight.
-pub async fn open(conn: &mut PgConnection, d: &NewDelivery<'_>) -> sqlx::Result<DeliveryOut> {
-    sqlx::query_as!(
-        DeliveryOut,
-        r#"INSERT INTO webhook_delivery (id, event_id, request_id, event_type, seq, url, status, signed)
-           VALUES ($1, $1, $2, $3, $4, $5, 'pending', $6)
-           ON CONFLICT (event_id) DO UPDATE SET updated_at = webhook_delivery.updated_at
-           RETURNING id, event_id, request_id, event_type, seq, url, status, attempt, signed, next_attempt_at,
-                     last_attempt_at, last_status_code, last_error, created_at, updated_at"#,
-        d.event_id,
-        d.request_id,
-        d.event_type,
-        d.seq,
-        d.url,
-        d.signed
-    )
-    .fetch_one(&mut *conn)
-    .await
-}
-
-pub struct Attempt<'a> {
-    pub delivery_id: Uuid,
     pub attempt: i32,
     pub started_at: DateTime<Utc>,
     pub duration_ms: i32,
@@ -69,28 +58,38 @@ pub struct Attempt<'a> {
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
-/// Records an attempt and the delivery's new state, in one statement.
+/// Records an attempt and the delivery's new state in one statement (one
+/// commit per attempt): the delivery (id = event id) is created by its first
+/// attempt and updated by each later one; an attempt recorded before (a
+/// redelivery racing the first) is kept.
 pub async fn record(conn: &mut PgConnection, a: &Attempt<'_>) -> sqlx::Result<()> {
     sqlx::query!(
-        r#"WITH attempt AS (
-               INSERT INTO webhook_attempt (id, delivery_id, attempt, started_at, duration_ms, status_code, error, signed)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-               ON CONFLICT (delivery_id, attempt) DO NOTHING
+        r#"WITH delivery AS (
+               INSERT INTO webhook_delivery (id, event_id, request_id, event_type, seq, url, status, signed, attempt,
+                                             last_attempt_at, last_status_code, last_error, next_attempt_at)
+               VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+               ON CONFLICT (event_id) DO UPDATE
+               SET attempt = EXCLUDED.attempt, status = EXCLUDED.status, last_attempt_at = EXCLUDED.last_attempt_at,
+                   last_status_code = EXCLUDED.last_status_code, last_error = EXCLUDED.last_error,
+                   next_attempt_at = EXCLUDED.next_attempt_at, signed = EXCLUDED.signed, updated_at = now()
            )
-           UPDATE webhook_delivery
-           SET attempt = $3, status = $9, last_attempt_at = $4, last_status_code = $6, last_error = $7,
-               next_attempt_at = $10, signed = $8, updated_at = now()
-           WHERE id = $2"#,
-        Uuid::new_v5(&a.delivery_id, &a.attempt.to_be_bytes()),
-        a.delivery_id,
+           INSERT INTO webhook_attempt (id, delivery_id, attempt, started_at, duration_ms, status_code, error, signed)
+           VALUES ($13, $1, $8, $9, $14, $10, $11, $7)
+           ON CONFLICT (delivery_id, attempt) DO NOTHING"#,
+        a.event_id,
+        a.request_id,
+        a.event_type,
+        a.seq,
+        a.url,
+        a.status,
+        a.signed,
         a.attempt,
         a.started_at,
-        a.duration_ms,
         a.status_code,
         a.error,
-        a.signed,
-        a.status,
-        a.next_attempt_at
+        a.next_attempt_at,
+        Uuid::new_v5(&a.event_id, &a.attempt.to_be_bytes()),
+        a.duration_ms
     )
     .execute(&mut *conn)
     .await?;

@@ -22,7 +22,7 @@ use crate::adapters::bus::Bus;
 use crate::adapters::config::WebhookConfig;
 use crate::adapters::secrets::Vault;
 use crate::adapters::store::secrets;
-use crate::adapters::store::webhooks::{self, Attempt, NewDelivery};
+use crate::adapters::store::webhooks::{self, Attempt};
 
 /// `sha256=<hex>` of HMAC-SHA256 over `timestamp + "." + body`.
 pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
@@ -143,23 +143,13 @@ impl Webhooks {
         let missing_secret = keys.is_empty() && callback.secret_id.is_some();
         let secret = keys.first().cloned();
         let previous = keys.get(1).cloned();
-        let delivery = webhooks::open(
-            &mut conn,
-            &NewDelivery {
-                event_id: head.event_id,
-                request_id: head.request_id,
-                event_type: &head.event_type,
-                seq: head.seq,
-                url: &url,
-                signed: secret.is_some(),
-            },
-        )
-        .await?;
-        if delivery.status != "pending" {
+        // Delivered or exhausted before (a redelivery, a replay): nothing to send.
+        let state = webhooks::state(&mut conn, head.event_id).await?;
+        if state.as_ref().is_some_and(|d| d.status != "pending") {
             return Ok(Verdict::Ack);
         }
         drop(conn);
-        let attempt = delivery.attempt + 1;
+        let attempt = state.map_or(0, |d| d.attempt) + 1;
         let started_at = Utc::now().trunc_subsecs(6);
         let timestamp = started_at.timestamp();
         let mut request = self
@@ -216,7 +206,11 @@ impl Webhooks {
         webhooks::record(
             &mut conn,
             &Attempt {
-                delivery_id: delivery.id,
+                event_id: head.event_id,
+                request_id: head.request_id,
+                event_type: &head.event_type,
+                seq: head.seq,
+                url: &url,
                 attempt,
                 started_at,
                 duration_ms,
@@ -231,7 +225,7 @@ impl Webhooks {
         // A failed attempt with attempts left leaves the delivery pending.
         crate::adapters::metrics::webhook_attempt(if status == "pending" { "failed" } else { status }, took);
         if status == "exhausted" {
-            tracing::warn!(delivery = %delivery.id, url, attempt, "webhook delivery exhausted");
+            tracing::warn!(delivery = %head.event_id, url, attempt, "webhook delivery exhausted");
         }
         Ok(verdict)
     }
