@@ -13,6 +13,7 @@ pub const MAX_ID_LEN: usize = 255;
 /// The longest `callback_url`.
 pub const MAX_URL_LEN: usize = 2048;
 
+/// The 409 for an `Idempotency-Key` used before with another body.
 pub fn idempotency_mismatch(key: &str) -> ApiError {
     ApiError::conflict(
         code::IDEMPOTENCY_MISMATCH,

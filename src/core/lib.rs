@@ -4,7 +4,8 @@
 //!
 //! * `domain`: the policy model, request and task states, identities.
 //! * `logic`: JSONLogic, compiled once per policy version.
-//! * `rules`: the users a stage's `user` and `expression` rules name, inline.
+//! * `rules`: the users a stage's `user` and `expression` rules name, inline,
+//!   and where delegations send them.
 //! * `machine`: the approval state machine (quorum, parallel groups, SLAs).
 
 pub mod domain;
